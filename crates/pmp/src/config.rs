@@ -1,0 +1,192 @@
+//! The portal's one typed configuration: defaults, then a TOML file, then `PMP_*` environment
+//! variables, then command-line flags, each layer overriding the one before. Every key is
+//! documented in `docs/configuration.md`; an unknown key is an error, not a silent no-op.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::db::DatabaseUrl;
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The portal's configuration after every layer has been applied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP(S) server listens on.
+    pub listen: SocketAddr,
+    /// Where the portal keeps its files (the SQLite database by default, generated keys).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; defaults to `sqlite://{data_dir}/pmp.db`.
+    pub database_url: Option<DatabaseUrl>,
+    /// Most connections the database pool opens.
+    pub database_max_connections: u32,
+    /// Seconds to wait for a database connection before giving up.
+    pub database_connect_timeout_secs: u64,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log filter, in `tracing` directive syntax (`info`, `pmp=debug,info`).
+    pub log_level: String,
+    /// PEM certificate chain; with `tls_key`, the portal serves HTTPS itself.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 10,
+            database_connect_timeout_secs: 10,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Values given on the command line; each one set overrides every other source.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Why the configuration could not be loaded; each message is one sentence for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("invalid configuration: tls_cert and tls_key must be given together")]
+    TlsHalf,
+    #[error("invalid configuration: {0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl Config {
+    /// Layers defaults, the TOML file (if any), `PMP_*` environment variables and `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // PMP_CONFIG names the file itself and is not a key inside it.
+        figment = figment
+            .merge(Env::prefixed("PMP_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::TlsHalf);
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::Zero("database_max_connections"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::Zero("max_body_bytes"));
+        }
+        Ok(())
+    }
+
+    /// The database to use: the configured URL, or SQLite inside the data directory.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("pmp.db")))
+    }
+
+    /// Whether the portal terminates TLS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+}
+
+/// One sentence naming the key, what is wrong with it and where the bad value came from.
+fn describe(error: &figment::Error) -> String {
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+            Some(figment::Source::Custom(name)) => format!(" in {name}"),
+            _ if m.name.contains("environment") => " in a PMP_ environment variable".to_owned(),
+            _ => String::new(),
+        })
+        .unwrap_or_default();
+    let key = error.path.join(".");
+    match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            format!("unknown key `{field}`{source} (see docs/configuration.md)")
+        }
+        kind if key.is_empty() => format!("{kind}{source}"),
+        kind => format!("key `{key}`: {kind}{source}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_sqlite_in_data_dir() {
+        let config = Config::default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database(),
+            DatabaseUrl::Sqlite(PathBuf::from("./data/pmp.db"))
+        );
+    }
+
+    #[test]
+    fn half_tls_is_refused() {
+        let config = Config {
+            tls_cert: Some("cert.pem".into()),
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::TlsHalf)));
+    }
+}

@@ -1,0 +1,62 @@
+//! Liveness and readiness probes for load balancers and orchestrators: `/healthz` says the
+//! process answers; `/readyz` says the database answers and its schema is this build's.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::http::AppState;
+
+/// Probe routes; public, so they reveal nothing beyond up or down.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// A probe's answer.
+#[derive(Debug, Serialize)]
+pub struct Probe {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: &'static str,
+    /// What is wrong, when something is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+async fn healthz() -> Json<Probe> {
+    Json(Probe {
+        status: "ok",
+        reason: None,
+    })
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
+    let reason = match state.db().readiness().await {
+        Ok(r) if r.is_current() => None,
+        Ok(r) if !r.pending.is_empty() => Some("database migrations are pending"),
+        Ok(_) => Some("the database schema is newer than this build"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Some("the database does not answer")
+        }
+    };
+    match reason {
+        None => (
+            StatusCode::OK,
+            Json(Probe {
+                status: "ready",
+                reason: None,
+            }),
+        ),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Probe {
+                status: "unavailable",
+                reason: Some(reason),
+            }),
+        ),
+    }
+}

@@ -1,0 +1,13 @@
+//! Who people are: the first-run setup token and wizard, and (as the identity work lands)
+//! users, passwords and sessions.
+
+pub mod setup;
+
+use axum::Router;
+
+use crate::http::AppState;
+
+/// Identity routes.
+pub fn routes() -> Router<AppState> {
+    setup::routes()
+}

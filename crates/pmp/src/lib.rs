@@ -1,0 +1,14 @@
+//! Proxmox Manager Portal: a security-first web portal for Proxmox VE servers and clusters.
+//! The binary (`main.rs`) is a thin CLI over this library, so tests start the same portal
+//! in-process on a random port.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod health;
+pub mod http;
+pub mod identity;
+pub mod logging;
+pub mod server;
+pub mod settings;
+pub mod web;

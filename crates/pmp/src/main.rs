@@ -1,0 +1,123 @@
+//! The `pmp` command line: `serve` runs the portal, `demo` runs it beside a simulated Proxmox
+//! VE cluster. Start-up failures print one sentence and exit non-zero, never a backtrace.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use pmp::config::{Config, LogFormat, Overrides};
+
+/// Proxmox Manager Portal.
+#[derive(Debug, Parser)]
+#[command(name = "pmp", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the portal.
+    Serve(ServeArgs),
+    /// Run the portal on SQLite beside a simulated Proxmox VE cluster, to try it out.
+    Demo(DemoArgs),
+}
+
+/// Flags shared by every subcommand that serves.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML configuration file [env: PMP_CONFIG].
+    #[arg(long, short = 'c', env = "PMP_CONFIG", hide_env = true)]
+    config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080] [env: PMP_LISTEN].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// sqlite://PATH or postgres://... [default: sqlite://DATA_DIR/pmp.db] [env: PMP_DATABASE_URL].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Directory for the portal's files [default: ./data] [env: PMP_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log line format [env: PMP_LOG_FORMAT].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// PEM certificate chain for serving HTTPS [env: PMP_TLS_CERT].
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for serving HTTPS [env: PMP_TLS_KEY].
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Nodes in the simulated cluster.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    sim_nodes: u16,
+}
+
+impl ServeArgs {
+    fn load(&self, database_default: Option<&str>) -> Result<Config, pmp::server::StartError> {
+        let overrides = Overrides {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            log_format: self.log_format,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+        };
+        let mut config = Config::load(self.config.as_deref(), &overrides)?;
+        if config.database_url.is_none()
+            && let Some(default) = database_default
+        {
+            config.database_url = Some(default.parse().map_err(|e: pmp::db::UrlError| {
+                pmp::config::ConfigError::Invalid(e.to_string())
+            })?);
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pmp: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pmp: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.load(None)?;
+            pmp::logging::init(config.log_format, &config.log_level);
+            let portal = pmp::server::Portal::start(&config).await?;
+            pmp::server::run(portal, Duration::from_secs(config.shutdown_grace_secs)).await
+        }
+        Command::Demo(args) => {
+            let data_dir = args
+                .serve
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| "./data".into());
+            let default_db = format!("sqlite://{}", data_dir.join("demo.db").display());
+            let config = args.serve.load(Some(&default_db))?;
+            pmp::logging::init(config.log_format, &config.log_level);
+            pmp::demo::run(&config, usize::from(args.sim_nodes)).await
+        }
+    }
+}

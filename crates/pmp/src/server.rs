@@ -1,0 +1,233 @@
+//! Starting and stopping the portal: open and migrate the database, bind the listener, serve
+//! HTTP or HTTPS, and on SIGTERM/SIGINT stop accepting while in-flight requests finish.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::db::{Db, DbError, PoolSettings};
+use crate::http::{self, AppState};
+use crate::identity::setup;
+
+/// Why the portal could not start, in one sentence for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the TLS {what} file {path}: {reason}")]
+    TlsFile {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("the TLS certificate and key cannot be used together: {0}")]
+    TlsConfig(String),
+    #[error("the server stopped unexpectedly: {0}")]
+    Serve(String),
+}
+
+/// A running portal.
+#[derive(Debug)]
+pub struct Portal {
+    addr: SocketAddr,
+    tls: bool,
+    db: Db,
+    handle: Handle,
+    task: JoinHandle<std::io::Result<()>>,
+    setup_token: Option<String>,
+}
+
+impl Portal {
+    /// Opens the database, applies migrations, binds and starts serving in the background.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let db = open_database(config).await?;
+        let setup_token = setup::issue_token(&db).await?;
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        };
+        let state = AppState::new(db.clone(), tls.is_some());
+        let app = http::router(state, config.max_body_bytes)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let handle = Handle::new();
+        let task = match tls.clone() {
+            Some(tls) => tokio::spawn(
+                axum_server::from_tcp_rustls(listener, tls)
+                    .handle(handle.clone())
+                    .serve(app),
+            ),
+            None => tokio::spawn(
+                axum_server::from_tcp(listener)
+                    .handle(handle.clone())
+                    .serve(app),
+            ),
+        };
+        if tls.is_none() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: passwords and session cookies \
+                 cross the network unencrypted; use --tls-cert/--tls-key or a TLS-terminating proxy"
+            );
+        }
+        Ok(Self {
+            addr,
+            tls: tls.is_some(),
+            db,
+            handle,
+            task,
+            setup_token,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr` or `https://addr`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The database pool the portal serves from.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The one-time setup link, while no administrator exists.
+    pub fn setup_link(&self) -> Option<String> {
+        self.setup_token
+            .as_deref()
+            .map(|token| setup::link(&self.base_url(), token))
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish within `grace`.
+    pub fn shutdown(&self, grace: Duration) {
+        self.handle.graceful_shutdown(Some(grace));
+    }
+
+    /// Waits for the server to stop, then closes the database.
+    pub async fn wait(self) -> Result<(), StartError> {
+        let result = self.task.await;
+        self.db.close().await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StartError::Serve(e.to_string())),
+            Err(e) => Err(StartError::Serve(e.to_string())),
+        }
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_database(config: &Config) -> Result<Db, StartError> {
+    let url = config.database();
+    let settings = PoolSettings {
+        max_connections: config.database_max_connections,
+        connect_timeout: Duration::from_secs(config.database_connect_timeout_secs),
+    };
+    let db = Db::connect(&url, settings).await?;
+    db.migrate().await?;
+    tracing::info!(database = %url, "database ready");
+    Ok(db)
+}
+
+/// Runs the portal until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(portal: Portal, grace: Duration) -> Result<(), StartError> {
+    tracing::info!(url = %portal.base_url(), "portal listening");
+    if let Some(link) = portal.setup_link() {
+        tracing::warn!(
+            "no administrator exists yet; open this one-time setup link to create one: {link}"
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down; finishing in-flight requests"
+    );
+    portal.shutdown(grace);
+    portal.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<RustlsConfig, StartError> {
+    let file_error = |what, path: &Path, reason: String| StartError::TlsFile {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| file_error("certificate", cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error("certificate", cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(file_error(
+            "certificate",
+            cert,
+            "it holds no PEM certificate".to_owned(),
+        ));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| file_error("key", key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::TlsConfig(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::TlsConfig(e.to_string()))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(server)))
+}

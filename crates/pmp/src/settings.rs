@@ -1,0 +1,44 @@
+//! The `settings` table: portal-wide values and one-off state, one row per key. Keys are
+//! constants owned by the feature that uses them, so no stray string reaches the table.
+
+use crate::db::{Db, DbError};
+use crate::with_pool;
+
+/// A settings key; features declare theirs as constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(pub &'static str);
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The value stored under `key`, if any.
+pub async fn get(db: &Db, key: Key) -> Result<Option<String>, DbError> {
+    const SQL: &str = "SELECT value FROM settings WHERE key = $1";
+    Ok(with_pool!(db, pool => sqlx::query_scalar(SQL).bind(key.0).fetch_optional(pool).await?))
+}
+
+/// Stores `value` under `key`, replacing what was there.
+pub async fn set(db: &Db, key: Key, value: &str) -> Result<(), DbError> {
+    const SQL: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+    with_pool!(db, pool => sqlx::query(SQL).bind(key.0).bind(value).bind(now()).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Stores `value` under `key` only if the key is unset; true when this call stored it.
+pub async fn set_once(db: &Db, key: Key, value: &str) -> Result<bool, DbError> {
+    const SQL: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (key) DO NOTHING";
+    let done = with_pool!(db, pool => sqlx::query(SQL).bind(key.0).bind(value).bind(now()).execute(pool).await?.rows_affected());
+    Ok(done == 1)
+}
+
+/// Removes `key`.
+pub async fn delete(db: &Db, key: Key) -> Result<(), DbError> {
+    const SQL: &str = "DELETE FROM settings WHERE key = $1";
+    with_pool!(db, pool => sqlx::query(SQL).bind(key.0).execute(pool).await?.rows_affected());
+    Ok(())
+}

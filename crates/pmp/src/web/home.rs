@@ -1,0 +1,37 @@
+//! The home page. Until sign-in exists it is the portal's front door: what state the portal is
+//! in (setup pending or done, database engine and schema), without revealing anything secret.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::http::{AppError, AppState, PageError};
+use crate::identity::setup;
+use crate::web::Shell;
+
+#[derive(Template)]
+#[template(path = "web/home.html")]
+struct Home {
+    shell: Shell,
+    setup_complete: bool,
+    engine: &'static str,
+    schema_current: bool,
+}
+
+/// Renders the home page.
+pub async fn page(State(state): State<AppState>, shell: Shell) -> Result<Html<String>, PageError> {
+    let db = state.db();
+    let setup_complete = setup::is_complete(db).await.map_err(AppError::internal)?;
+    let schema_current = db
+        .readiness()
+        .await
+        .map_err(AppError::internal)?
+        .is_current();
+    let page = Home {
+        shell,
+        setup_complete,
+        engine: db.engine(),
+        schema_current,
+    };
+    Ok(Html(page.render().map_err(AppError::internal)?))
+}

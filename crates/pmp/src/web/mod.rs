@@ -1,0 +1,94 @@
+//! The UI shell: the base layout every page extends, the theme choice, the home page and the
+//! static files. Feature pages live in their own modules and embed a `Shell`.
+
+pub mod assets;
+mod home;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::get;
+
+use crate::http::AppState;
+
+/// The cookie that remembers a person's theme override (not sensitive, so readable by JS).
+pub const THEME_COOKIE: &str = "pmp_theme";
+
+/// Routes of the shell itself.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::page))
+        .route("/static/{file}", get(assets::serve))
+}
+
+/// What the base layout needs on every page: theme and asset URLs.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    /// `light`, `dark`, or `system` to follow `prefers-color-scheme`.
+    pub theme: &'static str,
+    /// Stylesheet URL.
+    pub css: String,
+    /// Script module URL.
+    pub js: String,
+    /// Favicon URL.
+    pub icon: String,
+    /// The portal's version, shown in the footer.
+    pub version: &'static str,
+}
+
+impl Shell {
+    /// The shell for a given theme choice; unknown values fall back to the system theme.
+    pub fn with_theme(choice: Option<&str>) -> Self {
+        let theme = match choice {
+            Some("light") => "light",
+            Some("dark") => "dark",
+            _ => "system",
+        };
+        Self {
+            theme,
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+            icon: assets::url("icon.svg"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+impl Default for Shell {
+    fn default() -> Self {
+        Self::with_theme(None)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Shell {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let choice = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == THEME_COOKIE)
+            .map(|(_, value)| value);
+        Ok(Shell::with_theme(choice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shell;
+
+    #[test]
+    fn theme_choice_is_whitelisted() {
+        assert_eq!(Shell::with_theme(Some("dark")).theme, "dark");
+        assert_eq!(Shell::with_theme(Some("light")).theme, "light");
+        assert_eq!(Shell::with_theme(Some("\"><script>")).theme, "system");
+        assert_eq!(Shell::with_theme(None).theme, "system");
+    }
+}

@@ -1,0 +1,121 @@
+//! A simulated Proxmox VE cluster served over HTTPS with a self-signed certificate, speaking
+//! PVE's `/api2/json` protocol closely enough that a client proven against it works against a
+//! real cluster. Used by tests, `pmp demo` and benchmarks.
+
+mod api;
+mod cluster;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum_server::Handle;
+use tokio::task::JoinHandle;
+
+pub use cluster::{Cluster, Node};
+pub use tls::{Certificate, fingerprint_of};
+
+/// How to build the simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Cluster name reported by `/cluster/status`.
+    pub cluster_name: String,
+    /// How many nodes the cluster has (`pve1`, `pve2`, ...).
+    pub nodes: usize,
+    /// API token accepted with full rights: `(token id "user@realm!name", secret UUID)`.
+    pub token: (String, String),
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cluster_name: "sim".to_owned(),
+            nodes: 3,
+            token: (
+                "root@pam!pmp".to_owned(),
+                "5f2c7c3e-93d4-4b3e-9a61-2d7b7f0f6a10".to_owned(),
+            ),
+        }
+    }
+}
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    certificate: Certificate,
+    token: (String, String),
+    handle: Handle,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("cannot create the simulator's TLS certificate: {0}")]
+    Tls(String),
+}
+
+impl Simulator {
+    /// Generates a certificate, builds the cluster and starts serving HTTPS in the background.
+    pub async fn start(config: SimConfig) -> Result<Self, SimError> {
+        let certificate = Certificate::generate().map_err(SimError::Tls)?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| SimError::Bind(config.listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| SimError::Bind(config.listen, e))?;
+        let cluster = Arc::new(Cluster::new(&config.cluster_name, config.nodes, addr.ip()));
+        let app = api::router(api::ApiState {
+            cluster,
+            token: Arc::new(config.token.clone()),
+        });
+        let handle = Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, certificate.rustls_config()?)
+            .handle(handle.clone());
+        let task = tokio::spawn(server.serve(app.into_make_service()));
+        Ok(Self {
+            addr,
+            certificate,
+            token: config.token,
+            handle,
+            task,
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`, without the `/api2/json` prefix.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// SHA-256 fingerprint of the served certificate, as PVE prints it (`AA:BB:...`).
+    pub fn fingerprint(&self) -> &str {
+        &self.certificate.fingerprint
+    }
+
+    /// The API token id (`user@realm!name`) the simulator accepts.
+    pub fn token_id(&self) -> &str {
+        &self.token.0
+    }
+
+    /// The API token secret.
+    pub fn token_secret(&self) -> &str {
+        &self.token.1
+    }
+
+    /// Stops serving and waits for the listener to close.
+    pub async fn stop(self) {
+        self.handle.shutdown();
+        let _ = self.task.await;
+    }
+}

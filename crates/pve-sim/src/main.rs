@@ -1,0 +1,50 @@
+//! `pve-sim`: runs the simulated Proxmox VE cluster on its own, printing its URL, certificate
+//! fingerprint and API token.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A simulated Proxmox VE cluster over HTTPS.
+#[derive(Debug, Parser)]
+#[command(name = "pve-sim", version)]
+struct Args {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8006")]
+    listen: SocketAddr,
+    /// Number of cluster nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    nodes: u16,
+    /// Cluster name.
+    #[arg(long, default_value = "sim")]
+    cluster_name: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = pve_sim::SimConfig {
+        listen: args.listen,
+        nodes: usize::from(args.nodes),
+        cluster_name: args.cluster_name,
+        ..pve_sim::SimConfig::default()
+    };
+    let sim = match pve_sim::Simulator::start(config).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("pve-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("Simulated Proxmox VE: {}/api2/json", sim.url());
+    println!("Certificate SHA-256:  {}", sim.fingerprint());
+    println!(
+        "API token:            {}={}",
+        sim.token_id(),
+        sim.token_secret()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    sim.stop().await;
+    ExitCode::SUCCESS
+}
