@@ -147,23 +147,32 @@ impl Config {
 
 /// One sentence naming the key, what is wrong with it and where the bad value came from.
 fn describe(error: &figment::Error) -> String {
+    let unknown = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => Some(field.as_str()),
+        _ => None,
+    };
+    let mut keys: Vec<&str> = error.path.iter().map(String::as_str).collect();
+    if let Some(field) = unknown.filter(|f| keys.last() != Some(f)) {
+        keys.push(field);
+    }
     let source = error
         .metadata
         .as_ref()
         .map(|m| match &m.source {
             Some(figment::Source::File(path)) => format!(" in {}", path.display()),
-            Some(figment::Source::Custom(name)) => format!(" in {name}"),
-            _ if m.name.contains("environment") => " in a PMP_ environment variable".to_owned(),
+            _ if m.name.contains("environment") => {
+                format!(
+                    " in environment variable PMP_{}",
+                    keys.join("_").to_uppercase()
+                )
+            }
             _ => String::new(),
         })
         .unwrap_or_default();
-    let key = error.path.join(".");
-    match &error.kind {
-        figment::error::Kind::UnknownField(field, _) => {
-            format!("unknown key `{field}`{source} (see docs/configuration.md)")
-        }
-        kind if key.is_empty() => format!("{kind}{source}"),
-        kind => format!("key `{key}`: {kind}{source}"),
+    match (unknown, &error.kind) {
+        (Some(field), _) => format!("unknown key `{field}`{source} (see docs/configuration.md)"),
+        (None, kind) if keys.is_empty() => format!("{kind}{source}"),
+        (None, kind) => format!("key `{}`{source}: {kind}", keys.join(".")),
     }
 }
 

@@ -55,8 +55,11 @@ pub struct Portal {
 impl Portal {
     /// Opens the database, applies migrations, binds and starts serving in the background.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
-        let db = open_database(config).await?;
-        let setup_token = setup::issue_token(&db).await?;
+        // Cheap checks first, so a bad flag never leaves a half-created database behind.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        };
         let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -65,10 +68,8 @@ impl Portal {
             addr: config.listen,
             source,
         })?;
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
-            _ => None,
-        };
+        let db = open_database(config).await?;
+        let setup_token = setup::issue_token(&db).await?;
         let state = AppState::new(db.clone(), tls.is_some());
         let app = http::router(state, config.max_body_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -99,10 +100,27 @@ impl Db {
                             url: redact(raw),
                             reason: e.to_string(),
                         })?;
+                let options = options.application_name("pmp");
+                // One direct attempt first: the pool retries until its timeout and would report
+                // only "timed out", hiding "connection refused" or "password authentication failed".
+                let fail = |reason: String| DbError::ConnectPostgres {
+                    url: redact(raw),
+                    reason,
+                };
+                match tokio::time::timeout(
+                    settings.connect_timeout,
+                    PgConnection::connect_with(&options),
+                )
+                .await
+                {
+                    Ok(Ok(conn)) => drop(conn),
+                    Ok(Err(e)) => return Err(fail(connect_reason(&e))),
+                    Err(_) => return Err(fail("timed out".to_owned())),
+                }
                 PgPoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.connect_timeout)
-                    .connect_with(options.application_name("pmp"))
+                    .connect_with(options)
                     .await
                     .map(Db::Postgres)
                     .map_err(|e| DbError::ConnectPostgres {

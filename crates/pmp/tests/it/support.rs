@@ -1,0 +1,178 @@
+//! `spawn_app()` and friends: a fresh database per test on either engine, the portal started
+//! in-process on a random port, and an HTTP client pointed at it.
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use pmp::config::Config;
+use pmp::db::{DatabaseUrl, Db, PoolSettings};
+use pmp::server::Portal;
+use sqlx::Connection as _;
+
+/// Which database engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per engine for each async fn `name(engine: Engine)` listed, in modules
+/// `sqlite` and `postgres`, so the test output names the engine each run used.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::support::Engine::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::support::Engine::Postgres).await } )*
+        }
+    };
+}
+
+/// The PostgreSQL server tests use; `scripts/test` exports it. Tests fail, never skip, when
+/// it is unreachable.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for one test and dropped after it.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    _dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match engine {
+            Engine::Sqlite => Self {
+                url: DatabaseUrl::Sqlite(dir.path().join("pmp.db")),
+                _dir: dir,
+                pg_name: None,
+            },
+            Engine::Postgres => {
+                let name = format!("pmp_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} is required for this test (scripts/test starts one): {e}")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                Self {
+                    url: format!("{base}/{name}").parse().expect("test database URL"),
+                    _dir: dir,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub async fn connect(&self) -> Db {
+        let settings = PoolSettings {
+            max_connections: 5,
+            connect_timeout: std::time::Duration::from_secs(10),
+        };
+        Db::connect(&self.url, settings).await.expect("connect")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on; use a fresh one.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A portal running for one test.
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub portal: Portal,
+    pub db: TestDb,
+    _data: tempfile::TempDir,
+}
+
+pub fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Starts the portal on a random port with a fresh database on `engine`.
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_app_with(engine, |_| {}).await
+}
+
+/// Like `spawn_app`, letting the test adjust the configuration first.
+pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    install_crypto();
+    let db = TestDb::new(engine).await;
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: data.path().to_owned(),
+        database_url: Some(db.url.clone()),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let portal = Portal::start(&config).await.expect("portal starts");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        base_url: portal.base_url(),
+        client,
+        portal,
+        db,
+        _data: data,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// `target/screenshots/` at the workspace root, created on demand.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
