@@ -39,7 +39,8 @@ fn main() -> std::io::Result<()> {
         let hashed = format!("{stem}.{}.{ext}", &digest[..12]);
         let _ = writeln!(
             out,
-            "    Asset {{ name: {name:?}, hashed: {hashed:?}, content_type: {ct:?}, body: include_bytes!({path:?}) }},",
+            "    Asset {{ name: {name:?}, hashed: {hashed:?}, url: {url:?}, content_type: {ct:?}, body: include_bytes!({path:?}) }},",
+            url = format!("/static/{hashed}"),
             ct = content_type(ext),
             path = path.display().to_string(),
         );

@@ -8,7 +8,8 @@ use crate::with_pool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key(pub &'static str);
 
-fn now() -> i64 {
+/// Seconds since the Unix epoch, as stored in `*_at` columns.
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -1,5 +1,8 @@
 //! The client against the simulator over real HTTPS: pinning, token auth, error sentences.
 
+// Test helpers fail loudly on purpose; a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use pve::{Auth, Client, Error, Fingerprint};

@@ -69,13 +69,21 @@ impl IntoResponse for AppError {
     }
 }
 
-/// An error answered by an HTML page, rendered inside the shell.
+/// An error answered by an HTML page, rendered inside the shell (the person's theme when the
+/// handler had it at hand, the system theme otherwise).
 #[derive(Debug)]
-pub struct PageError(pub AppError);
+pub struct PageError(pub AppError, pub Option<Shell>);
+
+impl PageError {
+    /// An error page in the given shell.
+    pub fn in_shell(error: AppError, shell: Shell) -> Self {
+        Self(error, Some(shell))
+    }
+}
 
 impl From<AppError> for PageError {
     fn from(error: AppError) -> Self {
-        Self(error)
+        Self(error, None)
     }
 }
 
@@ -92,7 +100,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, _, message) = self.0.parts();
         let page = ErrorPage {
-            shell: Shell::default(),
+            shell: self.1.unwrap_or_default(),
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error"),
             message,

@@ -3,6 +3,7 @@
 
 mod error;
 mod headers;
+mod origin;
 mod request_id;
 
 use std::any::Any;
@@ -17,9 +18,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{AppError, ErrorBody, PageError};
 pub use headers::{CONTENT_SECURITY_POLICY, Transport};
+pub use origin::is_same_origin;
 pub use request_id::{REQUEST_ID, RequestId};
 
 use crate::db::Db;
+use crate::web::Shell;
 
 /// What handlers share: the database and the facts of how the portal is served.
 #[derive(Debug, Clone)]
@@ -72,11 +75,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 }
 
 /// Unknown API paths answer JSON; everything else answers the HTML not-found page.
-async fn fallback(uri: Uri) -> Response {
+async fn fallback(shell: Shell, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         AppError::NotFound.into_response()
     } else {
-        PageError(AppError::NotFound).into_response()
+        PageError::in_shell(AppError::NotFound, shell).into_response()
     }
 }
 

@@ -1,24 +1,34 @@
 //! First run. There are no default credentials: until an administrator exists, each start-up
 //! issues a fresh one-time setup token, prints the setup link with it, and stores only its
-//! SHA-256 digest. The wizard at `/setup` accepts nothing without that token and closes for
-//! good once the first administrator is created.
+//! SHA-256 digest. The wizard at `/setup` accepts nothing without that token, creates exactly
+//! one administrator even when several submissions race, and then closes for good.
 
-use axum::Router;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
-use crate::http::AppState;
+use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::identity::password;
+use crate::identity::users::Username;
 use crate::settings::{self, Key};
+use crate::web::Shell;
+use crate::with_pool;
 
 const TOKEN_DIGEST: Key = Key("setup.token_sha256");
 const COMPLETED_AT: Key = Key("setup.completed_at");
 
-/// Setup routes.
+/// Setup routes; public, since they are guarded by the setup token itself.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/setup", get(form).post(submit))
 }
 
 /// True once the first administrator exists.
@@ -59,4 +69,182 @@ pub async fn token_matches(db: &Db, token: &str) -> Result<bool, DbError> {
             .zip(given.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0)
+}
+
+/// Creates the first administrator, unless one already exists; true when this call did.
+/// The `setup.completed_at` row is the lock: only one racing transaction can insert it.
+pub async fn create_first_admin(
+    db: &Db,
+    username: &Username,
+    password_hash: &str,
+) -> Result<bool, DbError> {
+    const CLAIM: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (key) DO NOTHING";
+    const INSERT_USER: &str = "INSERT INTO users \
+        (id, username, password_hash, is_admin, disabled, created_at) \
+        VALUES ($1, $2, $3, TRUE, FALSE, $4)";
+    const FORGET_TOKEN: &str = "DELETE FROM settings WHERE key = $1";
+    let now = settings::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query(CLAIM)
+            .bind(COMPLETED_AT.0)
+            .bind(now.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed != 1 {
+            return Ok(false);
+        }
+        sqlx::query(INSERT_USER)
+            .bind(&id)
+            .bind(username.as_str())
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(FORGET_TOKEN).bind(TOKEN_DIGEST.0).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(true)
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The wizard's fields; the password fields are never echoed back.
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "identity/setup.html")]
+struct SetupPage {
+    shell: Shell,
+    token: String,
+    username: String,
+    errors: Vec<String>,
+    min_length: usize,
+}
+
+#[derive(Template)]
+#[template(path = "identity/setup_done.html")]
+struct DonePage {
+    shell: Shell,
+    username: String,
+}
+
+const STALE_LINK: &str = "This setup link is not valid. Each start of the portal prints a \
+    fresh link in its log; use the most recent one.";
+
+fn render(page: impl Template, status: StatusCode) -> Result<Response, PageError> {
+    let html = page.render().map_err(AppError::internal)?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// Closed for good once an administrator exists, as if it had never been there.
+async fn ensure_open(db: &Db, shell: &Shell) -> Result<(), PageError> {
+    if is_complete(db).await.map_err(AppError::internal)? {
+        return Err(PageError::in_shell(AppError::NotFound, shell.clone()));
+    }
+    Ok(())
+}
+
+async fn check_token(db: &Db, token: &str, shell: &Shell) -> Result<(), PageError> {
+    if token_matches(db, token).await.map_err(AppError::internal)? {
+        Ok(())
+    } else {
+        tracing::warn!("setup attempted with an invalid token");
+        Err(PageError::in_shell(
+            AppError::Forbidden(STALE_LINK.to_owned()),
+            shell.clone(),
+        ))
+    }
+}
+
+async fn form(
+    State(state): State<AppState>,
+    shell: Shell,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    ensure_open(state.db(), &shell).await?;
+    check_token(state.db(), &query.token, &shell).await?;
+    let page = SetupPage {
+        shell,
+        token: query.token,
+        username: String::new(),
+        errors: Vec::new(),
+        min_length: password::MIN_LENGTH,
+    };
+    render(page, StatusCode::OK)
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    shell: Shell,
+    headers: HeaderMap,
+    Form(input): Form<SetupForm>,
+) -> Result<Response, PageError> {
+    if !is_same_origin(&headers) {
+        tracing::warn!("cross-site setup submission refused");
+        return Err(PageError::in_shell(
+            AppError::Forbidden("Cross-site requests are not accepted.".to_owned()),
+            shell,
+        ));
+    }
+    let db = state.db();
+    ensure_open(db, &shell).await?;
+    check_token(db, &input.token, &shell).await?;
+
+    let mut errors = Vec::new();
+    let username = Username::parse(&input.username).map_err(|e| errors.push(e.to_string()));
+    if let Err(e) = password::check_policy(&input.password, input.username.trim()) {
+        errors.push(e.to_string());
+    }
+    if input.password != input.password_confirm {
+        errors.push("the two passwords differ".to_owned());
+    }
+    let username = match username {
+        Ok(name) if errors.is_empty() => name,
+        _ => {
+            let page = SetupPage {
+                shell,
+                token: input.token,
+                username: input.username.chars().take(64).collect(),
+                errors,
+                min_length: password::MIN_LENGTH,
+            };
+            return render(page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    let hash = password::hash(input.password)
+        .await
+        .map_err(AppError::internal)?;
+    if !create_first_admin(db, &username, &hash)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(PageError::in_shell(AppError::NotFound, shell));
+    }
+    tracing::info!(username = %username, "first administrator created; setup is closed");
+    render(
+        DonePage {
+            shell,
+            username: username.to_string(),
+        },
+        StatusCode::OK,
+    )
 }

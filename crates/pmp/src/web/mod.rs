@@ -30,11 +30,11 @@ pub struct Shell {
     /// `light`, `dark`, or `system` to follow `prefers-color-scheme`.
     pub theme: &'static str,
     /// Stylesheet URL.
-    pub css: String,
+    pub css: &'static str,
     /// Script module URL.
-    pub js: String,
+    pub js: &'static str,
     /// Favicon URL.
-    pub icon: String,
+    pub icon: &'static str,
     /// The portal's version, shown in the footer.
     pub version: &'static str,
 }

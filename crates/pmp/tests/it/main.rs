@@ -1,9 +1,13 @@
 //! The portal's integration tests: one binary, each test starting the real app on a random
 //! port against a fresh SQLite file or a fresh PostgreSQL database.
 
+// Test helpers fail loudly on purpose; a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod browser;
 mod cli;
 mod headers;
 mod schema;
+mod setup;
 mod store;
 mod support;

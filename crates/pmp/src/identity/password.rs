@@ -1,0 +1,127 @@
+//! Password policy and hashing: argon2id with OWASP's parameters (19 MiB, t=2, p=1), run on
+//! the blocking pool with bounded concurrency so a flood of logins cannot starve the server.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore as _;
+use tokio::sync::Semaphore;
+
+/// Shortest password accepted, in characters.
+pub const MIN_LENGTH: usize = 12;
+/// Longest password accepted, in characters: enough for any passphrase, short enough that
+/// hashing it is never a denial of service.
+pub const MAX_LENGTH: usize = 1024;
+
+/// At most this many hashes run at once; the rest wait their turn.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+
+/// Why a password was refused or could not be hashed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("the password must be at least {MIN_LENGTH} characters long")]
+    TooShort,
+    #[error("the password must be at most {MAX_LENGTH} characters long")]
+    TooLong,
+    #[error("the password must not contain the username")]
+    ContainsUsername,
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+fn argon2() -> Result<Argon2<'static>, PasswordError> {
+    let params =
+        Params::new(19 * 1024, 2, 1, None).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Checks a new password against the policy.
+pub fn check_policy(password: &str, username: &str) -> Result<(), PasswordError> {
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Err(PasswordError::TooShort);
+    }
+    if length > MAX_LENGTH {
+        return Err(PasswordError::TooLong);
+    }
+    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+        return Err(PasswordError::ContainsUsername);
+    }
+    Ok(())
+}
+
+/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| PasswordError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        argon2()?
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| PasswordError::Hashing(e.to_string()))
+    })
+    .await
+    .map_err(|e| PasswordError::Hashing(e.to_string()))?
+}
+
+/// True when `password` matches the PHC string `stored`.
+pub async fn verify(password: String, stored: String) -> Result<bool, PasswordError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| PasswordError::Hashing(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let parsed =
+            PasswordHash::new(&stored).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        Ok(argon2()?
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| PasswordError::Hashing(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_counts_characters_not_bytes() {
+        assert_eq!(check_policy("short", "admin"), Err(PasswordError::TooShort));
+        assert_eq!(check_policy("ääääääääääää", "admin"), Ok(()));
+        assert_eq!(
+            check_policy(&"x".repeat(1025), "admin"),
+            Err(PasswordError::TooLong)
+        );
+        assert_eq!(
+            check_policy("my-Admin-password", "admin"),
+            Err(PasswordError::ContainsUsername)
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
+        let stored = hash("correct horse battery".to_owned()).await.unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(
+            verify("correct horse battery".to_owned(), stored.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify("wrong horse battery".to_owned(), stored)
+                .await
+                .unwrap()
+        );
+    }
+}
