@@ -191,6 +191,18 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let keys = serde_json::to_value(Config::default()).expect("serialisable");
+        for key in keys.as_object().expect("a table").keys() {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/configuration.md lacks `{key}`"
+            );
+        }
+    }
+
+    #[test]
     fn half_tls_is_refused() {
         let config = Config {
             tls_cert: Some("cert.pem".into()),

@@ -7,7 +7,11 @@ use crate::config::Config;
 use crate::server::{self, Portal, StartError};
 
 /// Starts the simulator and the portal, prints where to go, and runs until SIGTERM/SIGINT.
-pub async fn run(config: &Config, sim_nodes: usize) -> Result<(), StartError> {
+pub async fn run(
+    config: &Config,
+    sim_nodes: usize,
+    stop: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let sim = pve_sim::Simulator::start(pve_sim::SimConfig {
         nodes: sim_nodes,
         cluster_name: "demo".to_owned(),
@@ -35,7 +39,8 @@ pub async fn run(config: &Config, sim_nodes: usize) -> Result<(), StartError> {
     );
     println!("  Stop with Ctrl-C.");
     println!();
-    let result = server::run(portal, Duration::from_secs(config.shutdown_grace_secs)).await;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let result = server::run(portal, grace, stop).await;
     sim.stop().await;
     result
 }

@@ -105,8 +105,10 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
         Command::Serve(args) => {
             let config = args.load(None)?;
             pmp::logging::init(config.log_format, &config.log_level);
+            let stop = pmp::server::shutdown_signal()?;
             let portal = pmp::server::Portal::start(&config).await?;
-            pmp::server::run(portal, Duration::from_secs(config.shutdown_grace_secs)).await
+            let grace = Duration::from_secs(config.shutdown_grace_secs);
+            pmp::server::run(portal, grace, stop).await
         }
         Command::Demo(args) => {
             let data_dir = args
@@ -117,7 +119,8 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let default_db = format!("sqlite://{}", data_dir.join("demo.db").display());
             let config = args.serve.load(Some(&default_db))?;
             pmp::logging::init(config.log_format, &config.log_level);
-            pmp::demo::run(&config, usize::from(args.sim_nodes)).await
+            let stop = pmp::server::shutdown_signal()?;
+            pmp::demo::run(&config, usize::from(args.sim_nodes), stop).await
         }
     }
 }

@@ -156,15 +156,19 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     Ok(db)
 }
 
-/// Runs the portal until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(portal: Portal, grace: Duration) -> Result<(), StartError> {
+/// Runs the portal until `stop` resolves (see `shutdown_signal`), then shuts down gracefully.
+pub async fn run(
+    portal: Portal,
+    grace: Duration,
+    stop: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     tracing::info!(url = %portal.base_url(), "portal listening");
     if let Some(link) = portal.setup_link() {
         tracing::warn!(
             "no administrator exists yet; open this one-time setup link to create one: {link}"
         );
     }
-    shutdown_signal().await;
+    stop.await;
     tracing::info!(
         grace_secs = grace.as_secs(),
         "shutting down; finishing in-flight requests"
@@ -175,32 +179,22 @@ pub async fn run(portal: Portal, grace: Duration) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered when
+/// this is called, not when it is first awaited, so call it before the listener is bound:
+/// a signal that arrives during start-up is then a graceful stop, never an abrupt kill.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>, StartError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let register = |kind| {
+        signal(kind).map_err(|e| StartError::Serve(format!("cannot listen for signals: {e}")))
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let mut interrupt = register(SignalKind::interrupt())?;
+    let mut terminate = register(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
+    })
 }
 
 fn tls_config(cert: &Path, key: &Path) -> Result<RustlsConfig, StartError> {

@@ -155,24 +155,21 @@ fn render(page: impl Template, status: StatusCode) -> Result<Response, PageError
     Ok((status, Html(html)).into_response())
 }
 
-/// Closed for good once an administrator exists, as if it had never been there.
-async fn ensure_open(db: &Db, shell: &Shell) -> Result<(), PageError> {
+/// Lets through only the holder of the current token. Completing setup deletes the token,
+/// so once an administrator exists every request finds nothing here, as if the wizard had
+/// never been there, including a submission that lost a race to the one that completed it.
+async fn admit(db: &Db, token: &str, shell: &Shell) -> Result<(), PageError> {
+    if token_matches(db, token).await.map_err(AppError::internal)? {
+        return Ok(());
+    }
     if is_complete(db).await.map_err(AppError::internal)? {
         return Err(PageError::in_shell(AppError::NotFound, shell.clone()));
     }
-    Ok(())
-}
-
-async fn check_token(db: &Db, token: &str, shell: &Shell) -> Result<(), PageError> {
-    if token_matches(db, token).await.map_err(AppError::internal)? {
-        Ok(())
-    } else {
-        tracing::warn!("setup attempted with an invalid token");
-        Err(PageError::in_shell(
-            AppError::Forbidden(STALE_LINK.to_owned()),
-            shell.clone(),
-        ))
-    }
+    tracing::warn!("setup attempted with an invalid token");
+    Err(PageError::in_shell(
+        AppError::Forbidden(STALE_LINK.to_owned()),
+        shell.clone(),
+    ))
 }
 
 async fn form(
@@ -180,8 +177,7 @@ async fn form(
     shell: Shell,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    ensure_open(state.db(), &shell).await?;
-    check_token(state.db(), &query.token, &shell).await?;
+    admit(state.db(), &query.token, &shell).await?;
     let page = SetupPage {
         shell,
         token: query.token,
@@ -206,8 +202,7 @@ async fn submit(
         ));
     }
     let db = state.db();
-    ensure_open(db, &shell).await?;
-    check_token(db, &input.token, &shell).await?;
+    admit(db, &input.token, &shell).await?;
 
     let mut errors = Vec::new();
     let username = Username::parse(&input.username).map_err(|e| errors.push(e.to_string()));

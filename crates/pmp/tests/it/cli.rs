@@ -239,11 +239,7 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: pmp\r\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    terminate(&child);
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(b"Connection: close\r\n\r\n").unwrap();
     let mut response = String::new();
@@ -270,4 +266,102 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     assert_eq!(access["route"], "/healthz");
     assert_eq!(access["status"], 200);
     assert!(access["request_id"].is_string() || access["span"]["request_id"].is_string());
+}
+
+/// Reads lines from `reader` until one contains `needle`, returning it.
+fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "output ended before {needle:?}");
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn demo_prints_a_working_portal_url_setup_link_and_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let mut child = pmp(dir.path())
+        .args(["demo", "--listen", &addr.to_string(), "--sim-nodes", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let portal = read_until(&mut stdout, "Portal:");
+    let setup = read_until(&mut stdout, "One-time setup:");
+    let sim = read_until(&mut stdout, "Simulated PVE:");
+    let fingerprint = read_until(&mut stdout, "PVE certificate:");
+    let url = |line: &str| {
+        line.split_whitespace()
+            .find(|w| w.starts_with("http"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(url(&portal), format!("http://{addr}/"));
+
+    crate::support::install_crypto();
+    let client = reqwest::Client::new();
+    let home = client.get(url(&portal)).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    let wizard = client.get(url(&setup)).send().await.unwrap();
+    assert_eq!(wizard.status(), 200);
+    assert!(
+        wizard
+            .text()
+            .await
+            .unwrap()
+            .contains("Create the first administrator")
+    );
+
+    // The simulator answers over HTTPS with the certificate the demo printed.
+    let pinned: pve::Fingerprint = fingerprint
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seen = pve::probe_fingerprint(&url(&sim)).await.unwrap();
+    assert_eq!(seen, pinned);
+    assert!(
+        dir.path().join("data/demo.db").exists(),
+        "demo keeps its own SQLite file"
+    );
+
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+}
+
+#[cfg(unix)]
+#[test]
+fn plain_http_on_a_non_loopback_address_warns_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().port();
+    let child = pmp(dir.path())
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_up(SocketAddr::from(([127, 0, 0, 1], port)));
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS"),
+        "{stderr}"
+    );
 }

@@ -234,7 +234,8 @@ async fn racing_submissions_create_exactly_one_admin(engine: Engine) {
     assert!(
         statuses
             .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::NOT_FOUND)
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::NOT_FOUND),
+        "late submissions must find setup closed: {statuses:?}"
     );
     assert_eq!(user_count(&app).await, 1);
 }
