@@ -116,6 +116,23 @@ impl Browser {
         std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Clicks the page's submit button and returns the text of `selector` on the next page.
+    pub async fn submit_and_read(&self, selector: &str) -> String {
+        let button = self
+            .client
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap();
+        button.click().await.unwrap();
+        let found = self
+            .client
+            .wait()
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap();
+        found.text().await.unwrap()
+    }
+
     pub async fn eval(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
@@ -176,29 +193,18 @@ async fn home_page_renders_cleanly_adapts_to_small_screens_and_switches_theme() 
     assert!(toggle.is_displayed().await.unwrap());
     browser.screenshot("home-desktop").await;
 
+    const THEME: &str = "return document.documentElement.dataset.theme";
+    const BACKGROUND: &str = "return getComputedStyle(document.body).backgroundColor";
     toggle.click().await.unwrap();
-    assert_eq!(
-        browser
-            .eval("return document.documentElement.dataset.theme")
-            .await,
-        "light"
-    );
+    assert_eq!(browser.eval(THEME).await, "light");
+    assert_eq!(browser.eval(BACKGROUND).await, "rgb(246, 247, 249)");
     toggle.click().await.unwrap();
-    assert_eq!(
-        browser
-            .eval("return document.documentElement.dataset.theme")
-            .await,
-        "dark"
-    );
+    assert_eq!(browser.eval(THEME).await, "dark");
+    assert_eq!(browser.eval(BACKGROUND).await, "rgb(16, 20, 26)");
     browser.screenshot("home-dark").await;
     // The choice survives a reload: the server renders it from the cookie.
     browser.client.refresh().await.unwrap();
-    assert_eq!(
-        browser
-            .eval("return document.documentElement.dataset.theme")
-            .await,
-        "dark"
-    );
+    assert_eq!(browser.eval(THEME).await, "dark");
 
     browser.client.set_window_size(360, 740).await.unwrap();
     let overflow = browser
@@ -286,45 +292,13 @@ async fn the_setup_wizard_creates_the_first_administrator_in_the_browser() {
     browser
         .eval("document.querySelector('form').noValidate = true; return true;")
         .await;
-    browser
-        .client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let errors = browser
-        .client
-        .wait()
-        .for_element(Locator::Css("[data-errors]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let errors = browser.submit_and_read("[data-errors]").await;
     assert!(errors.contains("at least 12 characters"), "{errors}");
     browser.screenshot("setup-errors").await;
 
     fill("#password", "correct horse battery staple").await;
     fill("#password_confirm", "correct horse battery staple").await;
-    browser
-        .client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let done = browser
-        .client
-        .wait()
-        .for_element(Locator::Css("[data-setup-done]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let done = browser.submit_and_read("[data-setup-done]").await;
     assert!(done.contains("admin"), "{done}");
     browser.screenshot("setup-done").await;
     let severe: Vec<_> = browser

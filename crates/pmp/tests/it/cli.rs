@@ -165,17 +165,8 @@ fn a_read_only_data_directory_is_named() {
     let readonly = dir.path().join("readonly");
     std::fs::create_dir(&readonly).unwrap();
     std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let mut command = Command::new(&binary);
-    command.current_dir(dir.path()).args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        "readonly/data",
-    ]);
-    unprivileged(&mut command);
     fails_with(
-        command,
+        serve_unprivileged(&binary, dir.path(), "readonly/data"),
         &["cannot create the database directory", "readonly/data"],
     );
 
@@ -185,26 +176,26 @@ fn a_read_only_data_directory_is_named() {
     std::fs::write(data.join("pmp.db"), b"").unwrap();
     std::fs::set_permissions(data.join("pmp.db"), std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let mut command = Command::new(&binary);
-    command.current_dir(dir.path()).args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        "data",
-    ]);
-    unprivileged(&mut command);
-    fails_with(command, &["cannot open the SQLite database", "pmp.db"]);
+    fails_with(
+        serve_unprivileged(&binary, dir.path(), "data"),
+        &["cannot open the SQLite database", "pmp.db"],
+    );
 }
 
-/// As root, runs `command` as `nobody`, since root ignores directory permissions.
+/// `pmp serve --data-dir data_dir` from `dir`; as root it runs as `nobody`, since root
+/// ignores directory permissions.
 #[cfg(unix)]
-fn unprivileged(command: &mut Command) {
+fn serve_unprivileged(binary: &Path, dir: &Path, data_dir: &str) -> Command {
     use std::os::unix::fs::MetadataExt as _;
     use std::os::unix::process::CommandExt as _;
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
     if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
         command.uid(65534).gid(65534);
     }
+    command
 }
 
 fn wait_until_up(addr: SocketAddr) {
