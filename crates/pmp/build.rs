@@ -1,5 +1,6 @@
 //! Fingerprints the files under `static/` so they can be served under content-hashed names
 //! with a one-year immutable cache: a changed file gets a new name, never a stale copy.
+//! Also makes a new migration file trigger a rebuild.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,6 +22,8 @@ fn content_type(ext: &str) -> &'static str {
 fn main() -> std::io::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // sqlx::migrate! embeds the migration folders at compile time; a new file must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     let mut files: Vec<_> = std::fs::read_dir(&dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
