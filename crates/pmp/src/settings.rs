@@ -28,18 +28,3 @@ pub async fn set(db: &Db, key: Key, value: &str) -> Result<(), DbError> {
     with_pool!(db, pool => sqlx::query(SQL).bind(key.0).bind(value).bind(now()).execute(pool).await?.rows_affected());
     Ok(())
 }
-
-/// Stores `value` under `key` only if the key is unset; true when this call stored it.
-pub async fn set_once(db: &Db, key: Key, value: &str) -> Result<bool, DbError> {
-    const SQL: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-        ON CONFLICT (key) DO NOTHING";
-    let done = with_pool!(db, pool => sqlx::query(SQL).bind(key.0).bind(value).bind(now()).execute(pool).await?.rows_affected());
-    Ok(done == 1)
-}
-
-/// Removes `key`.
-pub async fn delete(db: &Db, key: Key) -> Result<(), DbError> {
-    const SQL: &str = "DELETE FROM settings WHERE key = $1";
-    with_pool!(db, pool => sqlx::query(SQL).bind(key.0).execute(pool).await?.rows_affected());
-    Ok(())
-}
