@@ -10,11 +10,16 @@ use crate::server::{self, Portal, StartError};
 pub async fn run(
     config: &Config,
     sim_nodes: usize,
+    sim_guests: usize,
     stop: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let sim = pve_sim::Simulator::start(pve_sim::SimConfig {
-        nodes: sim_nodes,
-        cluster_name: "demo".to_owned(),
+        seed: pve_sim::Seed {
+            name: "demo".to_owned(),
+            nodes: sim_nodes,
+            guests: sim_guests,
+            seed: 42,
+        },
         ..pve_sim::SimConfig::default()
     })
     .await

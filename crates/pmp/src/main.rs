@@ -58,6 +58,9 @@ struct DemoArgs {
     /// Nodes in the simulated cluster.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     sim_nodes: u16,
+    /// Guests (VMs and containers) in the simulated cluster.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    sim_guests: u32,
 }
 
 impl ServeArgs {
@@ -120,7 +123,8 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let config = args.serve.load(Some(&default_db))?;
             pmp::logging::init(config.log_format, &config.log_level);
             let stop = pmp::server::shutdown_signal()?;
-            pmp::demo::run(&config, usize::from(args.sim_nodes), stop).await
+            let guests = usize::try_from(args.sim_guests).unwrap_or(usize::MAX);
+            pmp::demo::run(&config, usize::from(args.sim_nodes), guests, stop).await
         }
     }
 }

@@ -3,7 +3,8 @@
 //! real cluster. Used by tests, `pmp demo` and benchmarks.
 
 mod api;
-mod cluster;
+mod guests;
+mod state;
 mod tls;
 
 use std::net::SocketAddr;
@@ -12,7 +13,9 @@ use std::sync::Arc;
 use axum_server::Handle;
 use tokio::task::JoinHandle;
 
-pub use cluster::{Cluster, Node};
+pub use api::{Endpoint, endpoints};
+pub use guests::{Guest, GuestKind};
+pub use state::{Cluster, Node, Seed};
 pub use tls::{Certificate, fingerprint_of};
 
 /// How to build the simulated cluster.
@@ -20,10 +23,8 @@ pub use tls::{Certificate, fingerprint_of};
 pub struct SimConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// Cluster name reported by `/cluster/status`.
-    pub cluster_name: String,
-    /// How many nodes the cluster has (`pve1`, `pve2`, ...).
-    pub nodes: usize,
+    /// Cluster name, node count, guest count and generator seed.
+    pub seed: Seed,
     /// API token accepted with full rights: `(token id "user@realm!name", secret UUID)`.
     pub token: (String, String),
 }
@@ -32,8 +33,12 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            cluster_name: "sim".to_owned(),
-            nodes: 3,
+            seed: Seed {
+                name: "sim".to_owned(),
+                nodes: 3,
+                guests: 20,
+                seed: 42,
+            },
             token: (
                 "root@pam!pmp".to_owned(),
                 "5f2c7c3e-93d4-4b3e-9a61-2d7b7f0f6a10".to_owned(),
@@ -70,7 +75,7 @@ impl Simulator {
         let addr = listener
             .local_addr()
             .map_err(|e| SimError::Bind(config.listen, e))?;
-        let cluster = Arc::new(Cluster::new(&config.cluster_name, config.nodes, addr.ip()));
+        let cluster = Arc::new(Cluster::new(&config.seed, addr.ip()));
         let app = api::router(api::ApiState {
             cluster,
             token: Arc::new(config.token.clone()),
@@ -101,6 +106,11 @@ impl Simulator {
     /// SHA-256 fingerprint of the served certificate, as PVE prints it (`AA:BB:...`).
     pub fn fingerprint(&self) -> &str {
         &self.certificate.fingerprint
+    }
+
+    /// The served certificate in DER form, for clients that trust it as a root.
+    pub fn certificate_der(&self) -> &[u8] {
+        self.certificate.der()
     }
 
     /// The API token id (`user@realm!name`) the simulator accepts.

@@ -16,6 +16,12 @@ struct Args {
     /// Number of cluster nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     nodes: u16,
+    /// Number of guests (VMs and containers) spread over the nodes.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    guests: u32,
+    /// Seed for generating the cluster: the same seed gives the same guests.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     /// Cluster name.
     #[arg(long, default_value = "sim")]
     cluster_name: String,
@@ -26,8 +32,12 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let config = pve_sim::SimConfig {
         listen: args.listen,
-        nodes: usize::from(args.nodes),
-        cluster_name: args.cluster_name,
+        seed: pve_sim::Seed {
+            name: args.cluster_name.clone(),
+            nodes: usize::from(args.nodes),
+            guests: usize::try_from(args.guests).unwrap_or(usize::MAX),
+            seed: args.seed,
+        },
         ..pve_sim::SimConfig::default()
     };
     let sim = match pve_sim::Simulator::start(config).await {

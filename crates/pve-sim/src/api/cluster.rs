@@ -1,0 +1,159 @@
+//! Cluster-wide and node endpoints: version, node list, cluster status, resources, node status.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{Answer, ApiState, PveError, data, only_params};
+use crate::state::{Cluster, Node};
+
+type Params = Query<Vec<(String, String)>>;
+
+pub(super) async fn version(Query(params): Params) -> Answer {
+    only_params(&params, &[])?;
+    data(json!({
+        "release": "9.1",
+        "version": "9.1.1",
+        "repoid": "42d36f9a",
+        "console": "html5",
+    }))
+}
+
+fn node_entry(cluster: &Cluster, node: &Node) -> Value {
+    json!({
+        "node": node.name,
+        "status": if node.online { "online" } else { "offline" },
+        "cpu": cluster.node_cpu(node),
+        "maxcpu": node.maxcpu,
+        "mem": cluster.node_mem(node),
+        "maxmem": node.maxmem,
+        "uptime": cluster.uptime(),
+        "level": "",
+    })
+}
+
+pub(super) async fn nodes(State(state): State<ApiState>, Query(params): Params) -> Answer {
+    only_params(&params, &[])?;
+    let cluster = &state.cluster;
+    data(
+        cluster
+            .nodes
+            .iter()
+            .map(|n| node_entry(cluster, n))
+            .collect(),
+    )
+}
+
+pub(super) async fn status(State(state): State<ApiState>, Query(params): Params) -> Answer {
+    only_params(&params, &[])?;
+    let cluster = &state.cluster;
+    let online = cluster.nodes.iter().filter(|n| n.online).count();
+    let mut entries = vec![json!({
+        "type": "cluster",
+        "id": "cluster",
+        "name": cluster.name,
+        "nodes": cluster.nodes.len(),
+        "quorate": u8::from(online * 2 > cluster.nodes.len()),
+        "version": cluster.nodes.len() + 1,
+    })];
+    entries.extend(cluster.nodes.iter().enumerate().map(|(i, node)| {
+        json!({
+            "type": "node",
+            "id": format!("node/{}", node.name),
+            "name": node.name,
+            "nodeid": node.id,
+            "ip": node.ip.to_string(),
+            "online": u8::from(node.online),
+            "local": u8::from(i == 0),
+            "level": "",
+        })
+    }));
+    data(Value::Array(entries))
+}
+
+pub(super) async fn resources(State(state): State<ApiState>, Query(params): Params) -> Answer {
+    only_params(&params, &["type"])?;
+    let wanted = params
+        .iter()
+        .find(|(k, _)| k == "type")
+        .map(|(_, v)| v.as_str());
+    if let Some(kind) = wanted.filter(|k| !matches!(*k, "vm" | "storage" | "node" | "sdn")) {
+        let why = format!(
+            "value '{kind}' does not have a value in the enumeration 'vm, storage, node, sdn'"
+        );
+        return Err(PveError::parameter("type", why));
+    }
+    let cluster = &state.cluster;
+    let mut entries = Vec::new();
+    if matches!(wanted, None | Some("node")) {
+        entries.extend(cluster.nodes.iter().map(|node| {
+            let mut entry = node_entry(cluster, node);
+            if let Value::Object(map) = &mut entry {
+                map.insert("id".into(), json!(format!("node/{}", node.name)));
+                map.insert("type".into(), json!("node"));
+                map.insert("disk".into(), json!(node.maxdisk / 4));
+                map.insert("maxdisk".into(), json!(node.maxdisk));
+            }
+            entry
+        }));
+    }
+    if matches!(wanted, None | Some("vm")) {
+        let elapsed = cluster.elapsed();
+        cluster.with_guests(|guests| entries.extend(guests.map(|g| g.resource(elapsed))));
+    }
+    data(Value::Array(entries))
+}
+
+/// The node named in the path, or PVE's error for an unknown host.
+pub(super) fn find_node<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Node, PveError> {
+    cluster.node(name).ok_or_else(|| {
+        let message = format!(
+            "hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known"
+        );
+        PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    })
+}
+
+pub(super) async fn node_status(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Query(params): Params,
+) -> Answer {
+    only_params(&params, &[])?;
+    let cluster = &state.cluster;
+    let node = find_node(cluster, &name)?;
+    let used = cluster.node_mem(node);
+    let cpu = cluster.node_cpu(node);
+    let load = |f: f64| format!("{:.2}", cpu * f64::from(node.maxcpu) * f);
+    data(json!({
+        "cpu": cpu,
+        "uptime": cluster.uptime(),
+        "loadavg": [load(1.0), load(0.9), load(0.8)],
+        "pveversion": "pve-manager/9.1.1/42d36f9a",
+        "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2",
+        "boot-info": { "mode": "efi", "secureboot": 0 },
+        "current-kernel": {
+            "sysname": "Linux",
+            "release": "6.14.8-2-pve",
+            "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2",
+            "machine": "x86_64",
+        },
+        "cpuinfo": {
+            "cpus": node.maxcpu,
+            "cores": node.maxcpu / 2,
+            "sockets": 1,
+            "model": "AMD EPYC 7302P 16-Core Processor",
+        },
+        "memory": { "total": node.maxmem, "used": used, "free": node.maxmem - used, "available": node.maxmem - used },
+        "swap": { "total": 8u64 << 30, "used": 0, "free": 8u64 << 30 },
+        "rootfs": {
+            "total": node.maxdisk,
+            "used": node.maxdisk / 4,
+            "free": node.maxdisk - node.maxdisk / 4,
+            "avail": node.maxdisk - node.maxdisk / 4,
+        },
+        "ksm": { "shared": 0 },
+        "idle": 0,
+        "wait": 0.001,
+    }))
+}

@@ -1,0 +1,221 @@
+//! The `/api2/json` surface: one table of endpoints (which the conformance test walks),
+//! PVE's envelope (`{"data": ...}`), its error shapes and status codes, parameter checks as
+//! PVE words them, and API-token authentication.
+
+mod cluster;
+mod guests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::state::Cluster;
+
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub cluster: Arc<Cluster>,
+    pub token: Arc<(String, String)>,
+}
+
+/// One endpoint the simulator serves, named as in PVE's API schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// Path below `/api2/json`, with `{param}` placeholders as in the schema.
+    pub path: &'static str,
+}
+
+type Handler = MethodRouter<ApiState>;
+
+fn table() -> Vec<(Method, &'static str, Handler)> {
+    use axum::routing::get;
+    vec![
+        (Method::GET, "/version", get(cluster::version)),
+        (Method::GET, "/nodes", get(cluster::nodes)),
+        (Method::GET, "/cluster/status", get(cluster::status)),
+        (Method::GET, "/cluster/resources", get(cluster::resources)),
+        (
+            Method::GET,
+            "/nodes/{node}/status",
+            get(cluster::node_status),
+        ),
+        (Method::GET, "/nodes/{node}/qemu", get(guests::list_qemu)),
+        (Method::GET, "/nodes/{node}/lxc", get(guests::list_lxc)),
+        (
+            Method::GET,
+            "/nodes/{node}/qemu/{vmid}/status/current",
+            get(guests::current_qemu),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/lxc/{vmid}/status/current",
+            get(guests::current_lxc),
+        ),
+    ]
+}
+
+/// Every endpoint the simulator serves.
+pub fn endpoints() -> Vec<Endpoint> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| Endpoint { method, path })
+        .collect()
+}
+
+pub(crate) fn router(state: ApiState) -> Router {
+    let mut router = Router::new();
+    for (_, path, handler) in table() {
+        router = router.route(&format!("/api2/json{path}"), handler);
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .fallback(not_implemented)
+        .with_state(state)
+}
+
+/// An error as PVE answers it: a status, a message (PVE also puts it in the reason phrase),
+/// `data: null`, and per-parameter `errors` for a 400.
+#[derive(Debug)]
+pub(crate) struct PveError {
+    status: StatusCode,
+    message: String,
+    errors: Option<BTreeMap<String, String>>,
+}
+
+impl PveError {
+    /// An error with a message and no parameter detail.
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            errors: None,
+        }
+    }
+
+    /// PVE's 400 for parameters that fail verification, one reason per parameter.
+    pub(crate) fn parameters(errors: BTreeMap<String, String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: "Parameter verification failed.".to_owned(),
+            errors: Some(errors),
+        }
+    }
+
+    /// PVE's 400 for one bad parameter.
+    pub(crate) fn parameter(name: &str, why: impl Into<String>) -> Self {
+        Self::parameters(BTreeMap::from([(name.to_owned(), why.into())]))
+    }
+}
+
+impl IntoResponse for PveError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "data": Value::Null, "message": self.message });
+        if let Some(errors) = self.errors {
+            body["errors"] = json!(errors);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// What every handler returns.
+pub(crate) type Answer = Result<Response, PveError>;
+
+/// The success envelope.
+pub(crate) fn data(value: Value) -> Answer {
+    Ok(Json(json!({ "data": value })).into_response())
+}
+
+/// Refuses query parameters the endpoint does not declare, as PVE does.
+pub(crate) fn only_params(given: &[(String, String)], allowed: &[&str]) -> Result<(), PveError> {
+    let why =
+        "property is not defined in schema and the schema does not allow additional properties";
+    let unknown: BTreeMap<String, String> = given
+        .iter()
+        .filter(|(k, _)| !allowed.contains(&k.as_str()))
+        .map(|(k, _)| (k.clone(), why.to_owned()))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(PveError::parameters(unknown))
+    }
+}
+
+/// Splits `PVEAPIToken=USER@REALM!TOKENID=SECRET` (or with a space after the scheme) at the
+/// last `=`, as PVE does.
+fn parse_token_header(value: &str) -> Option<(&str, &str)> {
+    let rest = value
+        .strip_prefix("PVEAPIToken=")
+        .or_else(|| value.strip_prefix("PVEAPIToken "))?;
+    let (id, secret) = rest.rsplit_once('=')?;
+    id.contains('!').then_some((id.trim(), secret.trim()))
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn authenticate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_token_header);
+    match presented {
+        Some((id, secret)) if same(id, &state.token.0) && same(secret, &state.token.1) => {
+            next.run(request).await
+        }
+        Some(_) => {
+            PveError::new(StatusCode::UNAUTHORIZED, "authentication failure").into_response()
+        }
+        None => PveError::new(StatusCode::UNAUTHORIZED, "No ticket").into_response(),
+    }
+}
+
+async fn not_implemented(request: Request) -> PveError {
+    let message = format!(
+        "Method '{} {}' not implemented",
+        request.method(),
+        request.uri().path()
+    );
+    PveError::new(StatusCode::NOT_IMPLEMENTED, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_header_splits_at_the_last_equals_sign() {
+        assert_eq!(
+            parse_token_header("PVEAPIToken=root@pam!pmp=abc-def"),
+            Some(("root@pam!pmp", "abc-def"))
+        );
+        assert_eq!(
+            parse_token_header("PVEAPIToken root@pam!pmp=abc"),
+            Some(("root@pam!pmp", "abc"))
+        );
+        assert_eq!(parse_token_header("PVEAPIToken=root@pam=abc"), None);
+        assert_eq!(parse_token_header("Bearer x"), None);
+    }
+
+    #[test]
+    fn the_table_has_no_duplicate_endpoints() {
+        let all = endpoints();
+        for (i, e) in all.iter().enumerate() {
+            assert!(!all[i + 1..].contains(e), "{e:?} twice");
+        }
+    }
+}

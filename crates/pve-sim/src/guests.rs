@@ -1,0 +1,172 @@
+//! Guests (QEMU VMs and LXC containers) and how PVE reports them: the shared fields of
+//! `/cluster/resources`, the per-node lists and `status/current`.
+
+use serde_json::{Map, Value, json};
+
+/// QEMU virtual machine or LXC container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestKind {
+    /// A QEMU/KVM virtual machine.
+    Qemu,
+    /// An LXC container.
+    Lxc,
+}
+
+impl GuestKind {
+    /// PVE's name for the kind, as used in paths and resource ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Qemu => "qemu",
+            Self::Lxc => "lxc",
+        }
+    }
+}
+
+/// One guest.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    /// Cluster-wide id.
+    pub vmid: u32,
+    /// VM or container.
+    pub kind: GuestKind,
+    /// The node it currently runs on.
+    pub node: String,
+    /// Display name (`hostname` for containers).
+    pub name: String,
+    /// Whether it is running.
+    pub running: bool,
+    /// vCPUs.
+    pub cores: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Root disk in GiB.
+    pub disk_gib: u64,
+    /// Tags, sorted.
+    pub tags: Vec<String>,
+    /// Resource pool, if any.
+    pub pool: Option<String>,
+    /// Whether it is a template.
+    pub template: bool,
+    /// Start at node boot.
+    pub onboot: bool,
+    /// Notes.
+    pub description: String,
+    /// Makes uptime and counters differ between guests.
+    pub boot_offset: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// A number in [0, 1) that drifts with time, different per guest.
+fn wave(vmid: u32, elapsed: f64, period: f64) -> f64 {
+    0.5 + 0.5 * (elapsed / period + f64::from(vmid) * 0.7).sin()
+}
+
+impl Guest {
+    fn maxmem(&self) -> u64 {
+        self.memory_mib * MIB
+    }
+
+    fn maxdisk(&self) -> u64 {
+        self.disk_gib * 1024 * MIB
+    }
+
+    /// The live figures PVE reports, all zero while stopped.
+    fn figures(&self, elapsed: f64) -> Map<String, Value> {
+        let up = if self.running {
+            self.boot_offset + elapsed as u64
+        } else {
+            0
+        };
+        let on = u64::from(self.running);
+        let cpu = if self.running {
+            0.02 + 0.5 * wave(self.vmid, elapsed, 20.0)
+        } else {
+            0.0
+        };
+        let mem = on * (self.maxmem() as f64 * (0.3 + 0.4 * wave(self.vmid, elapsed, 60.0))) as u64;
+        let traffic = up.saturating_mul(1000 + u64::from(self.vmid % 97) * 40);
+        let mut figures = Map::new();
+        figures.insert("cpu".into(), json!(cpu));
+        figures.insert("mem".into(), json!(mem));
+        figures.insert("maxmem".into(), json!(self.maxmem()));
+        figures.insert("maxdisk".into(), json!(self.maxdisk()));
+        figures.insert("uptime".into(), json!(up));
+        figures.insert("netin".into(), json!(traffic));
+        figures.insert("netout".into(), json!(traffic / 3));
+        figures.insert("diskread".into(), json!(traffic / 2));
+        figures.insert("diskwrite".into(), json!(traffic / 5));
+        figures
+    }
+
+    fn status(&self) -> &'static str {
+        if self.running { "running" } else { "stopped" }
+    }
+
+    /// PVE's `;`-joined tag list.
+    fn tag_list(&self) -> String {
+        self.tags.join(";")
+    }
+
+    /// The entry in `/cluster/resources`.
+    pub fn resource(&self, elapsed: f64) -> Value {
+        let mut entry = self.figures(elapsed);
+        let kind = self.kind.as_str();
+        entry.insert("id".into(), json!(format!("{kind}/{}", self.vmid)));
+        entry.insert("type".into(), json!(kind));
+        entry.insert("vmid".into(), json!(self.vmid));
+        entry.insert("name".into(), json!(self.name));
+        entry.insert("node".into(), json!(self.node));
+        entry.insert("status".into(), json!(self.status()));
+        entry.insert("maxcpu".into(), json!(self.cores));
+        entry.insert("template".into(), json!(u8::from(self.template)));
+        entry.insert("disk".into(), json!(self.maxdisk() / 5));
+        entry.insert("hastate".into(), json!("ignored"));
+        if !self.tags.is_empty() {
+            entry.insert("tags".into(), json!(self.tag_list()));
+        }
+        if let Some(pool) = &self.pool {
+            entry.insert("pool".into(), json!(pool));
+        }
+        Value::Object(entry)
+    }
+
+    /// The entry in `/nodes/{node}/qemu` or `/lxc`, which is also the body of
+    /// `status/current` minus the HA block.
+    pub fn listing(&self, elapsed: f64) -> Map<String, Value> {
+        let mut entry = self.figures(elapsed);
+        entry.insert("vmid".into(), json!(self.vmid));
+        entry.insert("name".into(), json!(self.name));
+        entry.insert("status".into(), json!(self.status()));
+        entry.insert("cpus".into(), json!(self.cores));
+        if self.template {
+            entry.insert("template".into(), json!(1));
+        }
+        if !self.tags.is_empty() {
+            entry.insert("tags".into(), json!(self.tag_list()));
+        }
+        match self.kind {
+            GuestKind::Qemu => {
+                entry.insert("qmpstatus".into(), json!(self.status()));
+                if self.running {
+                    entry.insert("pid".into(), json!(10_000 + self.vmid));
+                }
+            }
+            GuestKind::Lxc => {
+                entry.insert("disk".into(), json!(self.maxdisk() / 5));
+                entry.insert("maxswap".into(), json!(512 * MIB));
+            }
+        }
+        entry
+    }
+
+    /// The body of `status/current`.
+    pub fn current(&self, elapsed: f64) -> Value {
+        let mut entry = self.listing(elapsed);
+        entry.insert("ha".into(), json!({ "managed": 0 }));
+        if self.kind == GuestKind::Qemu {
+            entry.insert("agent".into(), json!(1));
+        }
+        Value::Object(entry)
+    }
+}

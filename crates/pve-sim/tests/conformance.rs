@@ -1,0 +1,264 @@
+//! Conformance: every endpoint the simulator serves, called over real HTTPS, checked against
+//! the official PVE API schema in `../shared/reference/pve-api-schema.json`: the path and
+//! method exist, every returned property is declared with the schema's type, required
+//! properties are present, and parameters are refused as PVE refuses them.
+
+// Test helpers fail loudly on purpose; a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use pve_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+fn schema() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/pve-api-schema.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the PVE API schema is expected at {} ({e})", path.display()));
+    serde_json::from_str(&text).expect("schema is JSON")
+}
+
+/// The schema node for `path`, walking the tree of `children`.
+fn find<'a>(nodes: &'a Value, path: &str) -> Option<&'a Value> {
+    nodes.as_array()?.iter().find_map(|node| {
+        if node["path"] == path {
+            Some(node)
+        } else {
+            find(&node["children"], path)
+        }
+    })
+}
+
+#[derive(Default)]
+struct Report {
+    properties: usize,
+    violations: Vec<String>,
+}
+
+fn type_matches(value: &Value, kind: &str) -> bool {
+    match kind {
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "string" => value.is_string(),
+        // PVE sends booleans as 0/1 integers.
+        "boolean" => value.is_boolean() || value.as_u64().is_some_and(|n| n <= 1),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "null" => value.is_null(),
+        _ => true,
+    }
+}
+
+fn check(value: &Value, schema: &Value, at: &str, report: &mut Report) {
+    if let Some(kind) = schema["type"].as_str()
+        && !type_matches(value, kind)
+    {
+        report
+            .violations
+            .push(format!("{at}: expected {kind}, got {value}"));
+        return;
+    }
+    if let (Some(items), Some(values)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in values.iter().enumerate() {
+            check(item, items, &format!("{at}[{i}]"), report);
+        }
+    }
+    let (Some(declared), Some(object)) = (schema["properties"].as_object(), value.as_object())
+    else {
+        return;
+    };
+    let open = schema["additionalProperties"] == 1 || schema["additionalProperties"] == true;
+    for (key, item) in object {
+        report.properties += 1;
+        match declared.get(key) {
+            Some(property) => check(item, property, &format!("{at}.{key}"), report),
+            None if open => {}
+            None => report
+                .violations
+                .push(format!("{at}.{key}: not declared in the schema")),
+        }
+    }
+    for (key, property) in declared {
+        let optional = property["optional"] == 1 || property["optional"] == true;
+        if !optional && !object.contains_key(key) {
+            report
+                .violations
+                .push(format!("{at}.{key}: required but missing"));
+        }
+    }
+}
+
+struct Sim {
+    sim: Simulator,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    async fn start() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sim = Simulator::start(SimConfig::default()).await.unwrap();
+        let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .resolve("localhost", sim.addr())
+            .build()
+            .unwrap();
+        Self { sim, http }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let url = format!(
+            "https://localhost:{}/api2/json{path}",
+            self.sim.addr().port()
+        );
+        let auth = format!(
+            "PVEAPIToken={}={}",
+            self.sim.token_id(),
+            self.sim.token_secret()
+        );
+        let response = self
+            .http
+            .get(url)
+            .header("Authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// A guest of `kind` on node pve1, from `/cluster/resources`.
+    async fn guest_on_pve1(&self, kind: &str) -> u64 {
+        let (_, body) = self.get("/cluster/resources?type=vm").await;
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == kind && r["node"] == "pve1")
+            .and_then(|r| r["vmid"].as_u64())
+            .unwrap_or_else(|| panic!("no {kind} guest on pve1 in the default scenario"))
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_as_the_schema_says() {
+    let schema = schema();
+    let sim = Sim::start().await;
+    let qemu = sim.guest_on_pve1("qemu").await;
+    let lxc = sim.guest_on_pve1("lxc").await;
+    let mut report = Report::default();
+    let endpoints = pve_sim::endpoints();
+    for endpoint in &endpoints {
+        let node = find(&schema, endpoint.path)
+            .unwrap_or_else(|| panic!("{} is not a path in the PVE schema", endpoint.path));
+        let method = node["info"]
+            .get(endpoint.method.as_str())
+            .unwrap_or_else(|| {
+                panic!("{} {} is not in the schema", endpoint.method, endpoint.path)
+            });
+        let vmid = if endpoint.path.contains("/lxc/") {
+            lxc
+        } else {
+            qemu
+        };
+        let path = endpoint
+            .path
+            .replace("{node}", "pve1")
+            .replace("{vmid}", &vmid.to_string());
+        let (status, body) = sim.get(&path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        check(&body["data"], &method["returns"], &path, &mut report);
+    }
+    println!(
+        "conformance: {} endpoints, {} returned properties checked against the schema",
+        endpoints.len(),
+        report.properties
+    );
+    assert!(report.properties > 100, "too little was checked");
+    assert!(
+        report.violations.is_empty(),
+        "{}",
+        report.violations.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn parameters_are_refused_as_pve_refuses_them() {
+    let sim = Sim::start().await;
+    for endpoint in pve_sim::endpoints() {
+        let path = endpoint
+            .path
+            .replace("{node}", "pve1")
+            .replace("{vmid}", "100");
+        let (status, body) = sim.get(&format!("{path}?bogus=1")).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["message"], "Parameter verification failed.");
+        assert!(
+            body["errors"]["bogus"]
+                .as_str()
+                .unwrap()
+                .contains("not defined in schema")
+        );
+    }
+    let (status, body) = sim.get("/cluster/resources?type=bogus").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"]["type"]
+            .as_str()
+            .unwrap()
+            .contains("enumeration")
+    );
+    let (status, body) = sim.get("/nodes/pve1/qemu/abc/status/current").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"]["vmid"]
+            .as_str()
+            .unwrap()
+            .contains("type check ('integer') failed")
+    );
+    let (status, body) = sim.get("/nodes/nowhere/qemu").await;
+    assert_eq!(status, 500);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("hostname lookup 'nowhere' failed")
+    );
+    let (status, body) = sim.get("/nodes/pve1/qemu/99999/status/current").await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body["message"],
+        "Configuration file 'nodes/pve1/qemu-server/99999.conf' does not exist"
+    );
+    let (status, _) = sim.get("/nodes/pve1/no-such-thing").await;
+    assert_eq!(status, 501);
+}
+
+#[tokio::test]
+async fn guests_are_found_only_on_their_own_node_and_seeds_are_reproducible() {
+    let sim = Sim::start().await;
+    let qemu = sim.guest_on_pve1("qemu").await;
+    let (status, body) = sim
+        .get(&format!("/nodes/pve2/qemu/{qemu}/status/current"))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = sim
+        .get(&format!("/nodes/pve1/lxc/{qemu}/status/current"))
+        .await;
+    assert_eq!(status, 500, "a VM is not a container: {body}");
+
+    let (_, first) = sim.get("/cluster/resources?type=vm").await;
+    let again = Sim::start().await;
+    let (_, second) = again.get("/cluster/resources?type=vm").await;
+    let names = |body: &Value| -> Vec<Value> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].clone())
+            .collect()
+    };
+    assert_eq!(names(&first), names(&second));
+    assert_eq!(first["data"].as_array().unwrap().len(), 20);
+}
