@@ -13,6 +13,14 @@ pub enum GuestKind {
 }
 
 impl GuestKind {
+    /// How PVE's messages name a guest of this kind (`VM 100`, `CT 100`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Qemu => "VM",
+            Self::Lxc => "CT",
+        }
+    }
+
     /// PVE's name for the kind, as used in paths and resource ids.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,6 +43,8 @@ pub struct Guest {
     pub name: String,
     /// Whether it is running.
     pub running: bool,
+    /// Whether a running guest is suspended (QEMU `paused`, LXC frozen).
+    pub paused: bool,
     /// vCPUs.
     pub cores: u32,
     /// Memory in MiB.
@@ -147,7 +157,8 @@ impl Guest {
         }
         match self.kind {
             GuestKind::Qemu => {
-                entry.insert("qmpstatus".into(), json!(self.status()));
+                let qmp = if self.paused { "paused" } else { self.status() };
+                entry.insert("qmpstatus".into(), json!(qmp));
                 if self.running {
                     entry.insert("pid".into(), json!(10_000 + self.vmid));
                 }

@@ -5,10 +5,12 @@
 mod api;
 mod guests;
 mod state;
+mod tasks;
 mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum_server::Handle;
 use tokio::task::JoinHandle;
@@ -16,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use api::{Endpoint, endpoints};
 pub use guests::{Guest, GuestKind};
 pub use state::{Cluster, Node, Seed};
+pub use tasks::{Task, Upid, UpidError};
 pub use tls::{Certificate, fingerprint_of};
 
 /// How to build the simulated cluster.
@@ -27,6 +30,8 @@ pub struct SimConfig {
     pub seed: Seed,
     /// API token accepted with full rights: `(token id "user@realm!name", secret UUID)`.
     pub token: (String, String),
+    /// How long each task (start, stop, ...) runs before it ends.
+    pub task_duration: Duration,
 }
 
 impl Default for SimConfig {
@@ -43,6 +48,7 @@ impl Default for SimConfig {
                 "root@pam!pmp".to_owned(),
                 "5f2c7c3e-93d4-4b3e-9a61-2d7b7f0f6a10".to_owned(),
             ),
+            task_duration: Duration::from_secs(2),
         }
     }
 }
@@ -79,6 +85,7 @@ impl Simulator {
         let app = api::router(api::ApiState {
             cluster,
             token: Arc::new(config.token.clone()),
+            task_duration: config.task_duration,
         });
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, certificate.rustls_config()?)

@@ -1,5 +1,5 @@
-//! `pve-sim`: runs the simulated Proxmox VE cluster on its own, printing its URL, certificate
-//! fingerprint and API token.
+//! `pve-sim`: runs the simulated Proxmox VE cluster on its own and prints one JSON line with its
+//! URL, certificate fingerprint, nodes and API token.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -47,13 +47,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("Simulated Proxmox VE: {}/api2/json", sim.url());
-    println!("Certificate SHA-256:  {}", sim.fingerprint());
-    println!(
-        "API token:            {}={}",
-        sim.token_id(),
-        sim.token_secret()
-    );
+    // One JSON line on stdout for scripts and tests; every node is served at the one URL.
+    let ready = serde_json::json!({
+        "cluster": args.cluster_name,
+        "url": format!("{}/api2/json", sim.url()),
+        "fingerprint": sim.fingerprint(),
+        "nodes": (1..=args.nodes).map(|i| format!("pve{i}")).collect::<Vec<_>>(),
+        "guests": args.guests,
+        "tokens": [format!("{}={}", sim.token_id(), sim.token_secret())],
+    });
+    println!("{ready}");
     let _ = tokio::signal::ctrl_c().await;
     sim.stop().await;
     ExitCode::SUCCESS

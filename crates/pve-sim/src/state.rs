@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
 use crate::guests::{Guest, GuestKind};
+use crate::tasks::Tasks;
 
 /// One cluster node.
 #[derive(Debug, Clone)]
@@ -52,6 +53,8 @@ pub struct Cluster {
     /// Its nodes, in id order.
     pub nodes: Vec<Node>,
     guests: RwLock<BTreeMap<u32, Guest>>,
+    /// Every task run so far.
+    pub tasks: Tasks,
     started: Instant,
 }
 
@@ -105,6 +108,7 @@ impl Cluster {
                     node: nodes[i % nodes.len()].name.clone(),
                     name: format!("{word}-{vmid}"),
                     running: rng.random_ratio(2, 3),
+                    paused: false,
                     cores: [1, 2, 2, 4, 4, 8][rng.random_range(0..6)],
                     memory_mib: [512, 1024, 2048, 4096, 8192][rng.random_range(0..5)],
                     disk_gib: [8, 16, 32, 64, 128][rng.random_range(0..5)],
@@ -124,6 +128,7 @@ impl Cluster {
             name: seed.name.clone(),
             nodes,
             guests: RwLock::new(guests),
+            tasks: Tasks::default(),
             started: Instant::now(),
         }
     }
@@ -160,6 +165,14 @@ impl Cluster {
     pub fn with_guests<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Guest>) -> T) -> T {
         let guests = self.guests.read().unwrap_or_else(|e| e.into_inner());
         f(&mut guests.values())
+    }
+
+    /// Applies `change` to the guest `vmid`, if it still exists.
+    pub fn update_guest(&self, vmid: u32, change: impl FnOnce(&mut Guest)) {
+        let mut guests = self.guests.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(guest) = guests.get_mut(&vmid) {
+            change(guest);
+        }
     }
 
     /// A copy of the guest `vmid`, if it exists.

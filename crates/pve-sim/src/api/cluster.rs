@@ -1,16 +1,14 @@
 //! Cluster-wide and node endpoints: version, node list, cluster status, resources, node status.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Answer, ApiState, PveError, data, only_params};
+use super::{Answer, ApiState, PveError, data, params::Params};
 use crate::state::{Cluster, Node};
 
-type Params = Query<Vec<(String, String)>>;
-
-pub(super) async fn version(Query(params): Params) -> Answer {
-    only_params(&params, &[])?;
+pub(super) async fn version(params: Params) -> Answer {
+    params.only(&[])?;
     data(json!({
         "release": "9.1",
         "version": "9.1.1",
@@ -32,8 +30,8 @@ fn node_entry(cluster: &Cluster, node: &Node) -> Value {
     })
 }
 
-pub(super) async fn nodes(State(state): State<ApiState>, Query(params): Params) -> Answer {
-    only_params(&params, &[])?;
+pub(super) async fn nodes(State(state): State<ApiState>, params: Params) -> Answer {
+    params.only(&[])?;
     let cluster = &state.cluster;
     data(
         cluster
@@ -44,8 +42,8 @@ pub(super) async fn nodes(State(state): State<ApiState>, Query(params): Params) 
     )
 }
 
-pub(super) async fn status(State(state): State<ApiState>, Query(params): Params) -> Answer {
-    only_params(&params, &[])?;
+pub(super) async fn status(State(state): State<ApiState>, params: Params) -> Answer {
+    params.only(&[])?;
     let cluster = &state.cluster;
     let online = cluster.nodes.iter().filter(|n| n.online).count();
     let mut entries = vec![json!({
@@ -71,12 +69,9 @@ pub(super) async fn status(State(state): State<ApiState>, Query(params): Params)
     data(Value::Array(entries))
 }
 
-pub(super) async fn resources(State(state): State<ApiState>, Query(params): Params) -> Answer {
-    only_params(&params, &["type"])?;
-    let wanted = params
-        .iter()
-        .find(|(k, _)| k == "type")
-        .map(|(_, v)| v.as_str());
+pub(super) async fn resources(State(state): State<ApiState>, params: Params) -> Answer {
+    params.only(&["type"])?;
+    let wanted = params.get("type");
     if let Some(kind) = wanted.filter(|k| !matches!(*k, "vm" | "storage" | "node" | "sdn")) {
         let why = format!(
             "value '{kind}' does not have a value in the enumeration 'vm, storage, node, sdn'"
@@ -117,9 +112,9 @@ pub(super) fn find_node<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Node
 pub(super) async fn node_status(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-    Query(params): Params,
+    params: Params,
 ) -> Answer {
-    only_params(&params, &[])?;
+    params.only(&[])?;
     let cluster = &state.cluster;
     let node = find_node(cluster, &name)?;
     let used = cluster.node_mem(node);

@@ -1,27 +1,20 @@
 //! Guest endpoints under a node: the QEMU and LXC lists and `status/current`. A guest is only
 //! found on the node that holds it, with PVE's error when asked on another.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::cluster::find_node;
-use super::{Answer, ApiState, PveError, data, only_params};
+use super::{Answer, ApiState, PveError, data, params::Params};
 use crate::guests::{Guest, GuestKind};
 
-type Params = Query<Vec<(String, String)>>;
-
-async fn list(
-    state: ApiState,
-    node: String,
-    params: Vec<(String, String)>,
-    kind: GuestKind,
-) -> Answer {
+async fn list(state: ApiState, node: String, params: Params, kind: GuestKind) -> Answer {
     let allowed: &[&str] = match kind {
         GuestKind::Qemu => &["full"],
         GuestKind::Lxc => &[],
     };
-    only_params(&params, allowed)?;
+    params.only(allowed)?;
     let cluster = &state.cluster;
     find_node(cluster, &node)?;
     let elapsed = cluster.elapsed();
@@ -37,7 +30,7 @@ async fn list(
 pub(super) async fn list_qemu(
     State(state): State<ApiState>,
     Path(node): Path<String>,
-    Query(params): Params,
+    params: Params,
 ) -> Answer {
     list(state, node, params, GuestKind::Qemu).await
 }
@@ -45,13 +38,13 @@ pub(super) async fn list_qemu(
 pub(super) async fn list_lxc(
     State(state): State<ApiState>,
     Path(node): Path<String>,
-    Query(params): Params,
+    params: Params,
 ) -> Answer {
     list(state, node, params, GuestKind::Lxc).await
 }
 
 /// The guest `vmid` of `kind` on `node`, or the error PVE gives.
-fn find_guest(
+pub(super) fn find_guest(
     state: &ApiState,
     node: &str,
     vmid: &str,
@@ -82,10 +75,10 @@ fn find_guest(
 async fn current(
     state: ApiState,
     (node, vmid): (String, String),
-    params: Vec<(String, String)>,
+    params: Params,
     kind: GuestKind,
 ) -> Answer {
-    only_params(&params, &[])?;
+    params.only(&[])?;
     let guest = find_guest(&state, &node, &vmid, kind)?;
     data(guest.current(state.cluster.elapsed()))
 }
@@ -93,7 +86,7 @@ async fn current(
 pub(super) async fn current_qemu(
     State(state): State<ApiState>,
     Path(path): Path<(String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> Answer {
     current(state, path, params, GuestKind::Qemu).await
 }
@@ -101,7 +94,7 @@ pub(super) async fn current_qemu(
 pub(super) async fn current_lxc(
     State(state): State<ApiState>,
     Path(path): Path<(String, String)>,
-    Query(params): Params,
+    params: Params,
 ) -> Answer {
     current(state, path, params, GuestKind::Lxc).await
 }

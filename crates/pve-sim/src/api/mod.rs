@@ -2,8 +2,11 @@
 //! PVE's envelope (`{"data": ...}`), its error shapes and status codes, parameter checks as
 //! PVE words them, and API-token authentication.
 
+mod actions;
 mod cluster;
 mod guests;
+mod params;
+mod tasks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +25,12 @@ use crate::state::Cluster;
 pub(crate) struct ApiState {
     pub cluster: Arc<Cluster>,
     pub token: Arc<(String, String)>,
+    pub task_duration: std::time::Duration,
 }
+
+/// Who the request is authenticated as (`user@realm` or `user@realm!token`).
+#[derive(Debug, Clone)]
+pub(crate) struct Principal(pub String);
 
 /// One endpoint the simulator serves, named as in PVE's API schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +45,7 @@ type Handler = MethodRouter<ApiState>;
 
 fn table() -> Vec<(Method, &'static str, Handler)> {
     use axum::routing::get;
-    vec![
+    let mut rows = vec![
         (Method::GET, "/version", get(cluster::version)),
         (Method::GET, "/nodes", get(cluster::nodes)),
         (Method::GET, "/cluster/status", get(cluster::status)),
@@ -59,7 +67,21 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
             "/nodes/{node}/lxc/{vmid}/status/current",
             get(guests::current_lxc),
         ),
-    ]
+        (Method::GET, "/cluster/tasks", get(tasks::cluster_tasks)),
+        (Method::GET, "/nodes/{node}/tasks", get(tasks::node_tasks)),
+        (
+            Method::GET,
+            "/nodes/{node}/tasks/{upid}/status",
+            get(tasks::status),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/tasks/{upid}/log",
+            get(tasks::log),
+        ),
+    ];
+    rows.extend(actions::routes());
+    rows
 }
 
 /// Every endpoint the simulator serves.
@@ -133,22 +155,6 @@ pub(crate) fn data(value: Value) -> Answer {
     Ok(Json(json!({ "data": value })).into_response())
 }
 
-/// Refuses query parameters the endpoint does not declare, as PVE does.
-pub(crate) fn only_params(given: &[(String, String)], allowed: &[&str]) -> Result<(), PveError> {
-    let why =
-        "property is not defined in schema and the schema does not allow additional properties";
-    let unknown: BTreeMap<String, String> = given
-        .iter()
-        .filter(|(k, _)| !allowed.contains(&k.as_str()))
-        .map(|(k, _)| (k.clone(), why.to_owned()))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(PveError::parameters(unknown))
-    }
-}
-
 /// Splits `PVEAPIToken=USER@REALM!TOKENID=SECRET` (or with a space after the scheme) at the
 /// last `=`, as PVE does.
 fn parse_token_header(value: &str) -> Option<(&str, &str)> {
@@ -175,6 +181,9 @@ async fn authenticate(State(state): State<ApiState>, request: Request, next: Nex
         .and_then(parse_token_header);
     match presented {
         Some((id, secret)) if same(id, &state.token.0) && same(secret, &state.token.1) => {
+            let principal = Principal(id.to_owned());
+            let mut request = request;
+            request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Some(_) => {

@@ -1,0 +1,239 @@
+//! Power actions on guests (`status/start`, `stop`, ...): each is checked against the guest's
+//! state as PVE checks it, answers a UPID at once, and changes the guest when its task ends.
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::post;
+use serde_json::json;
+
+use super::guests::find_guest;
+use super::params::Params;
+use super::{Answer, ApiState, Handler, Principal, PveError, data};
+use crate::guests::{Guest, GuestKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Power {
+    Start,
+    Stop,
+    Shutdown,
+    Reboot,
+    Reset,
+    Suspend,
+    Resume,
+}
+
+impl Power {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Shutdown => "shutdown",
+            Self::Reboot => "reboot",
+            Self::Reset => "reset",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+        }
+    }
+
+    /// Parameters the schema declares for the action (beyond `node` and `vmid`).
+    fn params(self, kind: GuestKind) -> &'static [&'static str] {
+        match (kind, self) {
+            (GuestKind::Qemu, Self::Start) => &[
+                "force-cpu",
+                "machine",
+                "migratedfrom",
+                "migration_network",
+                "migration_type",
+                "nets-host-mtu",
+                "skiplock",
+                "stateuri",
+                "targetstorage",
+                "timeout",
+                "with-conntrack-state",
+            ],
+            (GuestKind::Qemu, Self::Stop) => &[
+                "keepActive",
+                "migratedfrom",
+                "overrule-shutdown",
+                "skiplock",
+                "timeout",
+            ],
+            (GuestKind::Qemu, Self::Shutdown) => {
+                &["forceStop", "keepActive", "skiplock", "timeout"]
+            }
+            (GuestKind::Qemu, Self::Reboot) => &["timeout"],
+            (GuestKind::Qemu, Self::Reset) => &["skiplock"],
+            (GuestKind::Qemu, Self::Suspend) => &["skiplock", "statestorage", "todisk"],
+            (GuestKind::Qemu, Self::Resume) => &["nocheck", "skiplock"],
+            (GuestKind::Lxc, Self::Start) => &["debug", "skiplock"],
+            (GuestKind::Lxc, Self::Stop) => &["overrule-shutdown", "skiplock"],
+            (GuestKind::Lxc, Self::Shutdown) => &["forceStop", "timeout"],
+            (GuestKind::Lxc, Self::Reboot) => &["timeout"],
+            (GuestKind::Lxc, Self::Reset | Self::Suspend | Self::Resume) => &[],
+        }
+    }
+
+    fn worker(self, kind: GuestKind) -> String {
+        let prefix = match kind {
+            GuestKind::Qemu => "qm",
+            GuestKind::Lxc => "vz",
+        };
+        format!("{prefix}{}", self.name())
+    }
+
+    /// PVE's refusal when the guest is in the wrong state for the action.
+    fn refusal(self, guest: &Guest) -> Option<String> {
+        let who = format!("{} {}", guest.kind.noun(), guest.vmid);
+        match self {
+            Self::Start if guest.template => Some(format!("{who} is a template, cannot start")),
+            Self::Start if guest.running => Some(format!("{who} already running")),
+            Self::Resume if !guest.paused => Some(format!("{who} is not suspended")),
+            Self::Start | Self::Resume => None,
+            _ if !guest.running => Some(format!("{who} not running")),
+            _ => None,
+        }
+    }
+
+    fn apply(self, guest: &mut Guest) {
+        match self {
+            Self::Start | Self::Resume => {
+                guest.running = true;
+                guest.paused = false;
+            }
+            Self::Stop | Self::Shutdown => {
+                guest.running = false;
+                guest.paused = false;
+            }
+            Self::Suspend => guest.paused = true,
+            Self::Reboot | Self::Reset => guest.paused = false,
+        }
+    }
+}
+
+/// Every power action PVE has, per guest kind, with its path (LXC has no `reset`).
+const ACTIONS: [(GuestKind, Power, &str); 13] = [
+    (
+        GuestKind::Qemu,
+        Power::Start,
+        "/nodes/{node}/qemu/{vmid}/status/start",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Stop,
+        "/nodes/{node}/qemu/{vmid}/status/stop",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Shutdown,
+        "/nodes/{node}/qemu/{vmid}/status/shutdown",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Reboot,
+        "/nodes/{node}/qemu/{vmid}/status/reboot",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Reset,
+        "/nodes/{node}/qemu/{vmid}/status/reset",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Suspend,
+        "/nodes/{node}/qemu/{vmid}/status/suspend",
+    ),
+    (
+        GuestKind::Qemu,
+        Power::Resume,
+        "/nodes/{node}/qemu/{vmid}/status/resume",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Start,
+        "/nodes/{node}/lxc/{vmid}/status/start",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Stop,
+        "/nodes/{node}/lxc/{vmid}/status/stop",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Shutdown,
+        "/nodes/{node}/lxc/{vmid}/status/shutdown",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Reboot,
+        "/nodes/{node}/lxc/{vmid}/status/reboot",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Suspend,
+        "/nodes/{node}/lxc/{vmid}/status/suspend",
+    ),
+    (
+        GuestKind::Lxc,
+        Power::Resume,
+        "/nodes/{node}/lxc/{vmid}/status/resume",
+    ),
+];
+
+/// The power-action rows of the endpoint table.
+pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
+    ACTIONS
+        .into_iter()
+        .map(|(kind, power, path)| {
+            let handler = post(
+                move |state: State<ApiState>,
+                      principal: Extension<Principal>,
+                      path: Path<(String, String)>,
+                      params: Params| {
+                    act(state, principal, path, params, kind, power)
+                },
+            );
+            (Method::POST, path, handler)
+        })
+        .collect()
+}
+
+async fn act(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
+    Path((node, vmid)): Path<(String, String)>,
+    params: Params,
+    kind: GuestKind,
+    power: Power,
+) -> Answer {
+    params.only(power.params(kind))?;
+    let guest = find_guest(&state, &node, &vmid, kind)?;
+    if let Some(refusal) = power.refusal(&guest) {
+        return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, refusal));
+    }
+    let cluster = state.cluster.clone();
+    let first_line = format!(
+        "{} {} {}: {}",
+        power.name(),
+        kind.noun(),
+        guest.vmid,
+        guest.name
+    );
+    let upid = cluster.tasks.begin(
+        &node,
+        &power.worker(kind),
+        &guest.vmid.to_string(),
+        &principal.0,
+        first_line,
+    );
+    let duration: Duration = state.task_duration;
+    let task = upid.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        cluster.update_guest(guest.vmid, |g| power.apply(g));
+        cluster.tasks.finish(&task, "OK".to_owned());
+    });
+    data(json!(upid.to_string()))
+}

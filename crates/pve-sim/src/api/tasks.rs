@@ -1,0 +1,134 @@
+//! Task endpoints: the cluster and node task lists, a task's status, and its log with
+//! PVE's paging (`start`, `limit`; lines numbered from 1; `total` in the envelope).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
+use serde_json::{Value, json};
+
+use super::cluster::find_node;
+use super::params::Params;
+use super::{Answer, ApiState, PveError, data};
+use crate::tasks::{Task, Upid};
+
+pub(super) async fn cluster_tasks(State(state): State<ApiState>, params: Params) -> Answer {
+    params.only(&[])?;
+    // The schema declares only `upid` here (closed object); clients parse the rest from it.
+    let tasks = state.cluster.tasks.select(|_| true);
+    data(
+        tasks
+            .iter()
+            .map(|t| json!({ "upid": t.upid.to_string() }))
+            .collect(),
+    )
+}
+
+pub(super) async fn node_tasks(
+    State(state): State<ApiState>,
+    Path(node): Path<String>,
+    params: Params,
+) -> Answer {
+    params.only(&[
+        "errors",
+        "limit",
+        "since",
+        "source",
+        "start",
+        "statusfilter",
+        "typefilter",
+        "until",
+        "userfilter",
+        "vmid",
+    ])?;
+    find_node(&state.cluster, &node)?;
+    let start = params.integer("start")?.unwrap_or(0);
+    let limit = params.integer("limit")?.unwrap_or(50);
+    let since = params.integer("since")?;
+    let until = params.integer("until")?;
+    let vmid = params.integer("vmid")?.map(|v| v.to_string());
+    let errors_only = params.get("errors") == Some("1");
+    let source = params.get("source").unwrap_or("archive");
+    if !matches!(source, "archive" | "active" | "all") {
+        return Err(PveError::parameter(
+            "source",
+            format!(
+                "value '{source}' does not have a value in the enumeration 'archive, active, all'"
+            ),
+        ));
+    }
+    let kind = params.get("typefilter");
+    let user = params.get("userfilter");
+    let tasks = state.cluster.tasks.select(|t| {
+        let u = &t.upid;
+        let running = t.exit.is_none();
+        u.node == node
+            && match source {
+                "active" => running,
+                "archive" => !running,
+                _ => true,
+            }
+            && vmid.as_ref().is_none_or(|v| &u.id == v)
+            && kind.is_none_or(|k| u.kind == k)
+            && user.is_none_or(|name| u.user.contains(name))
+            && since.is_none_or(|s| u.starttime >= s)
+            && until.is_none_or(|s| u.starttime <= s)
+            && (!errors_only || t.exit.as_deref().is_some_and(|e| e != "OK"))
+    });
+    let total = tasks.len();
+    let page: Vec<Value> = tasks
+        .iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(Task::listing)
+        .collect();
+    Ok(Json(json!({ "data": page, "total": total })).into_response())
+}
+
+/// The task named in the path, which must run on the node named in the path.
+fn find_task(state: &ApiState, node: &str, upid: &str) -> Result<Task, PveError> {
+    find_node(&state.cluster, node)?;
+    let parsed: Upid = upid
+        .parse()
+        .map_err(|e: crate::tasks::UpidError| PveError::parameter("upid", e.to_string()))?;
+    state
+        .cluster
+        .tasks
+        .get(&parsed)
+        .filter(|t| t.upid.node == node)
+        .ok_or_else(|| PveError::new(StatusCode::INTERNAL_SERVER_ERROR, "no such task"))
+}
+
+pub(super) async fn status(
+    State(state): State<ApiState>,
+    Path((node, upid)): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    params.only(&[])?;
+    data(find_task(&state, &node, &upid)?.status())
+}
+
+pub(super) async fn log(
+    State(state): State<ApiState>,
+    Path((node, upid)): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    params.only(&["download", "limit", "start"])?;
+    let task = find_task(&state, &node, &upid)?;
+    let start = usize::try_from(params.integer("start")?.unwrap_or(0)).unwrap_or(usize::MAX);
+    // limit=0 reads everything.
+    let limit = match params.integer("limit")?.unwrap_or(50) {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    let lines = task.log();
+    let total = lines.len();
+    let page: Vec<Value> = lines
+        .into_iter()
+        .enumerate()
+        .skip(start)
+        .take(limit)
+        .map(|(i, t)| json!({ "n": i + 1, "t": t }))
+        .collect();
+    Ok(Json(json!({ "data": page, "total": total })).into_response())
+}

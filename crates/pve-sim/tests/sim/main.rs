@@ -1,0 +1,8 @@
+//! The simulator's integration tests, over real HTTPS: schema conformance and tasks.
+
+// Test helpers fail loudly on purpose; a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+mod support;
+mod tasks;
