@@ -3,6 +3,7 @@
 //! real cluster. Used by tests, `pmp demo` and benchmarks.
 
 mod api;
+mod auth;
 mod guests;
 mod state;
 mod tasks;
@@ -32,6 +33,10 @@ pub struct SimConfig {
     pub token: (String, String),
     /// How long each task (start, stop, ...) runs before it ends.
     pub task_duration: Duration,
+    /// `root@pam`'s password for ticket logins.
+    pub root_password: String,
+    /// How long a ticket (and CSRF token) stays valid; PVE's is two hours.
+    pub ticket_lifetime: Duration,
 }
 
 impl Default for SimConfig {
@@ -49,6 +54,8 @@ impl Default for SimConfig {
                 "5f2c7c3e-93d4-4b3e-9a61-2d7b7f0f6a10".to_owned(),
             ),
             task_duration: Duration::from_secs(2),
+            root_password: "pve-sim-root".to_owned(),
+            ticket_lifetime: Duration::from_secs(2 * 60 * 60),
         }
     }
 }
@@ -59,6 +66,7 @@ pub struct Simulator {
     addr: SocketAddr,
     certificate: Certificate,
     token: (String, String),
+    root_password: String,
     handle: Handle,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -86,6 +94,8 @@ impl Simulator {
             cluster,
             token: Arc::new(config.token.clone()),
             task_duration: config.task_duration,
+            tickets: Arc::new(auth::Tickets::new(config.ticket_lifetime)),
+            root_password: Arc::new(config.root_password.clone()),
         });
         let handle = Handle::new();
         let server = axum_server::from_tcp_rustls(listener, certificate.rustls_config()?)
@@ -95,6 +105,7 @@ impl Simulator {
             addr,
             certificate,
             token: config.token,
+            root_password: config.root_password,
             handle,
             task,
         })
@@ -123,6 +134,11 @@ impl Simulator {
     /// The API token id (`user@realm!name`) the simulator accepts.
     pub fn token_id(&self) -> &str {
         &self.token.0
+    }
+
+    /// `root@pam`'s password.
+    pub fn root_password(&self) -> &str {
+        &self.root_password
     }
 
     /// The API token secret.

@@ -25,6 +25,9 @@ struct Args {
     /// Cluster name.
     #[arg(long, default_value = "sim")]
     cluster_name: String,
+    /// Password of `root@pam` for ticket logins [default: random, printed at start].
+    #[arg(long)]
+    root_password: Option<String>,
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> ExitCode {
             guests: usize::try_from(args.guests).unwrap_or(usize::MAX),
             seed: args.seed,
         },
+        root_password: args.root_password.clone().unwrap_or_else(random_password),
         ..pve_sim::SimConfig::default()
     };
     let sim = match pve_sim::Simulator::start(config).await {
@@ -54,10 +58,19 @@ async fn main() -> ExitCode {
         "fingerprint": sim.fingerprint(),
         "nodes": (1..=args.nodes).map(|i| format!("pve{i}")).collect::<Vec<_>>(),
         "guests": args.guests,
+        "user": "root@pam",
+        "password": sim.root_password(),
         "tokens": [format!("{}={}", sim.token_id(), sim.token_secret())],
     });
     println!("{ready}");
     let _ = tokio::signal::ctrl_c().await;
     sim.stop().await;
     ExitCode::SUCCESS
+}
+
+fn random_password() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }

@@ -2,6 +2,7 @@
 //! PVE's envelope (`{"data": ...}`), its error shapes and status codes, parameter checks as
 //! PVE words them, and API-token authentication.
 
+mod access;
 mod actions;
 mod cluster;
 mod guests;
@@ -19,6 +20,7 @@ use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::auth::Tickets;
 use crate::state::Cluster;
 
 #[derive(Clone)]
@@ -26,6 +28,9 @@ pub(crate) struct ApiState {
     pub cluster: Arc<Cluster>,
     pub token: Arc<(String, String)>,
     pub task_duration: std::time::Duration,
+    pub tickets: Arc<Tickets>,
+    /// `root@pam`'s password.
+    pub root_password: Arc<String>,
 }
 
 /// Who the request is authenticated as (`user@realm` or `user@realm!token`).
@@ -84,10 +89,20 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
     rows
 }
 
+/// Endpoints that need no authentication, as in PVE.
+fn public_table() -> Vec<(Method, &'static str, Handler)> {
+    vec![(
+        Method::POST,
+        "/access/ticket",
+        axum::routing::post(access::ticket),
+    )]
+}
+
 /// Every endpoint the simulator serves.
 pub fn endpoints() -> Vec<Endpoint> {
     table()
         .into_iter()
+        .chain(public_table())
         .map(|(method, path, _)| Endpoint { method, path })
         .collect()
 }
@@ -97,10 +112,12 @@ pub(crate) fn router(state: ApiState) -> Router {
     for (_, path, handler) in table() {
         router = router.route(&format!("/api2/json{path}"), handler);
     }
-    router
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .fallback(not_implemented)
-        .with_state(state)
+    // `route_layer` covers only the routes added before it: the public ones come after.
+    router = router.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    for (_, path, handler) in public_table() {
+        router = router.route(&format!("/api2/json{path}"), handler);
+    }
+    router.fallback(not_implemented).with_state(state)
 }
 
 /// An error as PVE answers it: a status, a message (PVE also puts it in the reason phrase),
@@ -165,7 +182,8 @@ fn parse_token_header(value: &str) -> Option<(&str, &str)> {
     id.contains('!').then_some((id.trim(), secret.trim()))
 }
 
-fn same(a: &str, b: &str) -> bool {
+/// Compares secrets in constant time.
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -173,24 +191,58 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-async fn authenticate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_token_header);
-    match presented {
-        Some((id, secret)) if same(id, &state.token.0) && same(secret, &state.token.1) => {
-            let principal = Principal(id.to_owned());
-            let mut request = request;
-            request.extensions_mut().insert(principal);
-            next.run(request).await
+/// The ticket from the `PVEAuthCookie` cookie or an `Authorization: PVEAuthCookie=` header.
+fn presented_ticket(headers: &axum::http::HeaderMap) -> Option<String> {
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix("PVEAuthCookie="))
+        .map(params::percent_decode)
+        .next();
+    from_cookie.or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("PVEAuthCookie="))
+            .map(params::percent_decode)
+    })
+}
+
+/// API token (no CSRF), or ticket (CSRF token required on writes); the cookie wins when both
+/// are present, as in PVE.
+async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let unauthorized =
+        |message: &str| PveError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    let headers = request.headers();
+    let principal = if let Some(ticket) = presented_ticket(headers) {
+        let Some(user) = state.tickets.check_ticket(&ticket) else {
+            return unauthorized("authentication failure");
+        };
+        let csrf = headers
+            .get("CSRFPreventionToken")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if request.method() != Method::GET && !state.tickets.check_csrf(csrf, &user) {
+            return unauthorized("Permission denied - invalid csrf token");
         }
-        Some(_) => {
-            PveError::new(StatusCode::UNAUTHORIZED, "authentication failure").into_response()
+        user
+    } else {
+        match headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_token_header)
+        {
+            Some((id, secret)) if same(id, &state.token.0) && same(secret, &state.token.1) => {
+                id.to_owned()
+            }
+            Some(_) => return unauthorized("authentication failure"),
+            None => return unauthorized("No ticket"),
         }
-        None => PveError::new(StatusCode::UNAUTHORIZED, "No ticket").into_response(),
-    }
+    };
+    request.extensions_mut().insert(Principal(principal));
+    next.run(request).await
 }
 
 async fn not_implemented(request: Request) -> PveError {

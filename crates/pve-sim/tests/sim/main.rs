@@ -3,6 +3,7 @@
 // Test helpers fail loudly on purpose; a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod conformance;
 mod support;
 mod tasks;
