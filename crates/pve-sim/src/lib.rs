@@ -39,6 +39,28 @@ pub struct SimConfig {
     pub ticket_lifetime: Duration,
 }
 
+/// `n` random bytes as hex.
+fn random_hex(n: usize) -> String {
+    use rand::RngCore as _;
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A random secret in the UUID layout PVE uses for token secrets.
+fn random_uuid() -> String {
+    let h = random_hex(16);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Credentials are random unless set: a simulator has no well-known password either.
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
@@ -49,12 +71,9 @@ impl Default for SimConfig {
                 guests: 20,
                 seed: 42,
             },
-            token: (
-                "root@pam!pmp".to_owned(),
-                "5f2c7c3e-93d4-4b3e-9a61-2d7b7f0f6a10".to_owned(),
-            ),
+            token: ("root@pam!pmp".to_owned(), random_uuid()),
             task_duration: Duration::from_secs(2),
-            root_password: "pve-sim-root".to_owned(),
+            root_password: random_hex(12),
             ticket_lifetime: Duration::from_secs(2 * 60 * 60),
         }
     }

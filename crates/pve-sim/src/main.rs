@@ -28,6 +28,10 @@ struct Args {
     /// Password of `root@pam` for ticket logins [default: random, printed at start].
     #[arg(long)]
     root_password: Option<String>,
+    /// API token with full rights, `USER@REALM!NAME=SECRET` [default: a random secret for
+    /// root@pam!pmp, printed at start].
+    #[arg(long, value_parser = parse_token)]
+    api_token: Option<(String, String)>,
 }
 
 #[tokio::main]
@@ -41,8 +45,15 @@ async fn main() -> ExitCode {
             guests: usize::try_from(args.guests).unwrap_or(usize::MAX),
             seed: args.seed,
         },
-        root_password: args.root_password.clone().unwrap_or_else(random_password),
         ..pve_sim::SimConfig::default()
+    };
+    let config = pve_sim::SimConfig {
+        root_password: args
+            .root_password
+            .clone()
+            .unwrap_or(config.root_password.clone()),
+        token: args.api_token.clone().unwrap_or(config.token.clone()),
+        ..config
     };
     let sim = match pve_sim::Simulator::start(config).await {
         Ok(sim) => sim,
@@ -68,9 +79,12 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn random_password() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 12];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+fn parse_token(raw: &str) -> Result<(String, String), String> {
+    let (id, secret) = raw
+        .rsplit_once('=')
+        .ok_or("expected USER@REALM!NAME=SECRET")?;
+    let valid = id.contains('@') && id.contains('!') && !secret.is_empty();
+    valid
+        .then(|| (id.to_owned(), secret.to_owned()))
+        .ok_or_else(|| "expected USER@REALM!NAME=SECRET".to_owned())
 }

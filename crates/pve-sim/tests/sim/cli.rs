@@ -1,0 +1,57 @@
+//! The `pve-sim` binary on its own: one JSON line describing the cluster, then it serves.
+
+use std::io::BufRead as _;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
+        .args(["--listen", "127.0.0.1:0", "--nodes", "3", "--guests", "50"])
+        .args([
+            "--api-token",
+            "root@pam!ci=0f0e0d0c-0b0a-0908-0706-050403020100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(ready["nodes"], serde_json::json!(["pve1", "pve2", "pve3"]));
+    assert_eq!(ready["user"], "root@pam");
+    assert_eq!(
+        ready["password"].as_str().unwrap().len(),
+        24,
+        "a random password"
+    );
+    let token = ready["tokens"][0].as_str().unwrap();
+    assert_eq!(token, "root@pam!ci=0f0e0d0c-0b0a-0908-0706-050403020100");
+
+    let url = ready["url"].as_str().unwrap();
+    let pin: pve::Fingerprint = ready["fingerprint"].as_str().unwrap().parse().unwrap();
+    let (id, secret) = token.rsplit_once('=').unwrap();
+    let auth = pve::Auth::ApiToken {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+    };
+    let client = pve::Client::new(url, auth, pin, std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(client.version().await.unwrap().release, "9.1");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_malformed_token_flag_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
+        .args(["--api-token", "no-secret-here"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("USER@REALM!NAME=SECRET"));
+}
