@@ -6,9 +6,10 @@ use std::time::Duration;
 use pve_sim::{SimConfig, Simulator};
 use serde_json::Value;
 
+use crate::support::trusting_client;
+
 /// A simulator and a plain client (no token) that trusts its certificate.
 async fn start(ticket_lifetime: Duration) -> (Simulator, reqwest::Client, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = Simulator::start(SimConfig {
         ticket_lifetime,
         task_duration: Duration::from_millis(50),
@@ -17,12 +18,7 @@ async fn start(ticket_lifetime: Duration) -> (Simulator, reqwest::Client, String
     })
     .await
     .unwrap();
-    let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([cert])
-        .resolve("localhost", sim.addr())
-        .build()
-        .unwrap();
+    let http = trusting_client(&sim);
     let base = format!("https://localhost:{}/api2/json", sim.addr().port());
     (sim, http, base)
 }

@@ -5,6 +5,17 @@ use std::time::Duration;
 use pve_sim::{SimConfig, Simulator};
 use serde_json::Value;
 
+/// A client that trusts exactly the simulator's certificate, reaching it as `localhost`.
+pub fn trusting_client(sim: &Simulator) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .resolve("localhost", sim.addr())
+        .build()
+        .unwrap()
+}
+
 pub struct Sim {
     pub sim: Simulator,
     http: reqwest::Client,
@@ -13,18 +24,12 @@ pub struct Sim {
 impl Sim {
     /// A simulator whose tasks take 100 ms.
     pub async fn start() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let config = SimConfig {
             task_duration: Duration::from_millis(100),
             ..SimConfig::default()
         };
         let sim = Simulator::start(config).await.unwrap();
-        let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
-        let http = reqwest::Client::builder()
-            .tls_certs_only([cert])
-            .resolve("localhost", sim.addr())
-            .build()
-            .unwrap();
+        let http = trusting_client(&sim);
         Self { sim, http }
     }
 
