@@ -48,6 +48,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seconds that in-flight requests get to finish after SIGTERM or SIGINT.
     pub shutdown_grace_secs: u64,
+    /// A browser session ends after this many seconds without a request.
+    pub session_idle_timeout_secs: u64,
+    /// A browser session ends this many seconds after sign-in, however active.
+    pub session_absolute_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -64,6 +68,8 @@ impl Default for Config {
             tls_key: None,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
+            session_idle_timeout_secs: 30 * 60,
+            session_absolute_timeout_secs: 12 * 60 * 60,
         }
     }
 }
@@ -134,6 +140,12 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Zero("max_body_bytes"));
+        }
+        if self.session_idle_timeout_secs == 0 {
+            return Err(ConfigError::Zero("session_idle_timeout_secs"));
+        }
+        if self.session_absolute_timeout_secs == 0 {
+            return Err(ConfigError::Zero("session_absolute_timeout_secs"));
         }
         Ok(())
     }

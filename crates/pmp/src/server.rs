@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::{Db, DbError, PoolSettings};
 use crate::http::{self, AppState};
+use crate::identity::sessions::SessionPolicy;
 use crate::identity::setup;
 
 /// Why the portal could not start, in one sentence for the operator.
@@ -70,7 +71,12 @@ impl Portal {
         })?;
         let db = open_database(config).await?;
         let setup_token = setup::issue_token(&db).await?;
-        let state = AppState::new(db.clone(), tls.is_some());
+        let sessions = SessionPolicy {
+            idle_secs: config.session_idle_timeout_secs,
+            absolute_secs: config.session_absolute_timeout_secs,
+            secure: tls.is_some(),
+        };
+        let state = AppState::new(db.clone(), tls.is_some(), sessions);
         let app = http::router(state, config.max_body_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();

@@ -22,6 +22,7 @@ pub use origin::is_same_origin;
 pub use request_id::{REQUEST_ID, RequestId};
 
 use crate::db::Db;
+use crate::identity::sessions::SessionPolicy;
 use crate::web::Shell;
 
 /// What handlers share: the database and the facts of how the portal is served.
@@ -34,14 +35,20 @@ pub struct AppState {
 struct Inner {
     db: Db,
     tls: bool,
+    sessions: SessionPolicy,
 }
 
 impl AppState {
     /// Bundles the shared state.
-    pub fn new(db: Db, tls: bool) -> Self {
+    pub fn new(db: Db, tls: bool, sessions: SessionPolicy) -> Self {
         Self {
-            inner: Arc::new(Inner { db, tls }),
+            inner: Arc::new(Inner { db, tls, sessions }),
         }
+    }
+
+    /// How browser sessions live and are sent.
+    pub fn sessions(&self) -> &SessionPolicy {
+        &self.inner.sessions
     }
 
     /// The database pool.

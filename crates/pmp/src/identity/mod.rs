@@ -1,7 +1,9 @@
-//! Who people are: the first-run setup token and wizard, and (as the identity work lands)
-//! users, passwords and sessions.
+//! Who people are: the first-run setup token and wizard, users, passwords, sign-in and
+//! browser sessions.
 
+mod login;
 pub mod password;
+pub mod sessions;
 pub mod setup;
 pub mod users;
 
@@ -11,5 +13,14 @@ use crate::http::AppState;
 
 /// Identity routes.
 pub fn routes() -> Router<AppState> {
-    setup::routes()
+    setup::routes().merge(login::routes())
+}
+
+/// Compares two secrets in constant time (the length is not secret).
+pub fn secret_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

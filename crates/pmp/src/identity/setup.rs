@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
 use crate::http::{AppError, AppState, PageError, is_same_origin};
-use crate::identity::password;
 use crate::identity::users::Username;
+use crate::identity::{password, secret_eq};
 use crate::settings::{self, Key};
 use crate::web::Shell;
 use crate::with_pool;
@@ -62,13 +62,7 @@ pub async fn token_matches(db: &Db, token: &str) -> Result<bool, DbError> {
     let Some(stored) = settings::get(db, TOKEN_DIGEST).await? else {
         return Ok(false);
     };
-    let given = digest(token);
-    Ok(stored.len() == given.len()
-        && stored
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0)
+    Ok(secret_eq(&stored, &digest(token)))
 }
 
 /// Creates the first administrator, unless one already exists; true when this call did.

@@ -1,11 +1,12 @@
-//! The home page. Until sign-in exists it is the portal's front door: what state the portal is
-//! in (setup pending or done, database engine and schema), without revealing anything secret.
+//! The home page: the portal's front door. It says what state the portal is in (setup pending
+//! or done, database engine and schema) and who is signed in, without revealing anything secret.
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
 
 use crate::http::{AppError, AppState, PageError};
+use crate::identity::sessions::MaybeSession;
 use crate::identity::setup;
 use crate::web::Shell;
 
@@ -19,7 +20,11 @@ struct Home {
 }
 
 /// Renders the home page.
-pub async fn page(State(state): State<AppState>, shell: Shell) -> Result<Html<String>, PageError> {
+pub async fn page(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    shell: Shell,
+) -> Result<Html<String>, PageError> {
     let db = state.db();
     let setup_complete = setup::is_complete(db).await.map_err(AppError::internal)?;
     let schema_current = db
@@ -28,7 +33,7 @@ pub async fn page(State(state): State<AppState>, shell: Shell) -> Result<Html<St
         .map_err(AppError::internal)?
         .is_current();
     let page = Home {
-        shell,
+        shell: shell.for_session(session.as_ref()),
         setup_complete,
         engine: db.engine(),
         schema_current,

@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::routing::get;
 
 use crate::http::AppState;
+use crate::identity::sessions::Session;
 
 /// The cookie that remembers a person's theme override (not sensitive, so readable by JS).
 pub const THEME_COOKIE: &str = "pmp_theme";
@@ -37,6 +38,28 @@ pub struct Shell {
     pub icon: &'static str,
     /// The portal's version, shown in the footer.
     pub version: &'static str,
+    /// Who is signed in, and their CSRF token for the sign-out form.
+    pub signed_in: Option<SignedIn>,
+}
+
+/// The signed-in person, as the layout shows them.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// Their username.
+    pub username: String,
+    /// Their session's CSRF token.
+    pub csrf: String,
+}
+
+impl Shell {
+    /// This shell for the person holding `session`, if any.
+    pub fn for_session(mut self, session: Option<&Session>) -> Self {
+        self.signed_in = session.map(|s| SignedIn {
+            username: s.username.clone(),
+            csrf: s.csrf.clone(),
+        });
+        self
+    }
 }
 
 impl Shell {
@@ -53,6 +76,7 @@ impl Shell {
             js: assets::url("app.js"),
             icon: assets::url("icon.svg"),
             version: env!("CARGO_PKG_VERSION"),
+            signed_in: None,
         }
     }
 }

@@ -309,6 +309,21 @@ async fn the_setup_wizard_creates_the_first_administrator_in_the_browser() {
     let done = browser.submit_and_read("[data-setup-done]").await;
     assert!(done.contains("admin"), "{done}");
     browser.screenshot("setup-done").await;
+
+    // On to signing in with the new account, and out again (the header's button).
+    let sign_in = browser
+        .client
+        .find(Locator::LinkText("Sign in"))
+        .await
+        .unwrap();
+    sign_in.click().await.unwrap();
+    fill("#username", "admin").await;
+    fill("#password", "correct horse battery staple").await;
+    let welcome = browser.submit_and_read("[data-welcome]").await;
+    assert!(welcome.contains("Signed in as admin"), "{welcome}");
+    browser.screenshot("signed-in").await;
+    let form = browser.submit_and_read("[data-login-form]").await;
+    assert!(form.contains("Password"), "{form}");
     // The deliberate 422 above is reported by Chromium as a failed load.
     browser
         .assert_no_console_errors_besides("status of 422")

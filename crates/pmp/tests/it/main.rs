@@ -7,6 +7,7 @@
 mod browser;
 mod cli;
 mod headers;
+mod login;
 mod schema;
 mod setup;
 mod store;

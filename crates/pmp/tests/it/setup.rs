@@ -13,7 +13,7 @@ crate::on_both_engines!(
     racing_submissions_create_exactly_one_admin,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
+use crate::support::PASSWORD;
 
 fn token(app: &TestApp) -> String {
     let link = app.portal.setup_link().expect("setup open");

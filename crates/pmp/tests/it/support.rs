@@ -156,7 +156,46 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
     }
 }
 
+/// The password `create_user` gives everyone.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 impl TestApp {
+    /// Creates the first administrator directly in the store (the wizard has its own tests).
+    pub async fn create_admin(&self, username: &str) {
+        let name = pmp::identity::users::Username::parse(username).expect("valid name");
+        let hash = pmp::identity::password::hash(PASSWORD.to_owned())
+            .await
+            .expect("hash");
+        let created = pmp::identity::setup::create_first_admin(self.portal.db(), &name, &hash)
+            .await
+            .expect("store");
+        assert!(created);
+    }
+
+    /// Signs in and returns the session cookie (`name=value`).
+    pub async fn sign_in(&self, username: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/login"))
+            .form(&[("username", username), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 303, "sign-in failed");
+        let cookie = response.headers()["set-cookie"].to_str().expect("ascii");
+        cookie.split(';').next().expect("name=value").to_owned()
+    }
+
+    /// GETs `path` carrying `cookie`.
+    pub async fn get_with(&self, path: &str, cookie: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

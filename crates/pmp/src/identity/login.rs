@@ -1,0 +1,175 @@
+//! Signing in and out. Wrong username and wrong password get the same answer after the same
+//! work (a password hash is always verified), so the form does not reveal who has an account.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::db::Db;
+use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::identity::password;
+use crate::identity::sessions::{self, MaybeSession};
+use crate::identity::users::Username;
+use crate::web::Shell;
+use crate::with_pool;
+
+/// Sign-in routes; public, since they are how one becomes signed in.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(form).post(submit))
+        .route("/logout", post(logout))
+}
+
+#[derive(Template)]
+#[template(path = "identity/login.html")]
+struct LoginPage {
+    shell: Shell,
+    username: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+const WRONG: &str = "The username or password is wrong.";
+
+fn render(page: &LoginPage, status: StatusCode) -> Result<Response, PageError> {
+    let html = page.render().map_err(AppError::internal)?;
+    Ok((status, Html(html)).into_response())
+}
+
+async fn form(MaybeSession(session): MaybeSession, shell: Shell) -> Result<Response, PageError> {
+    if session.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let page = LoginPage {
+        shell,
+        username: String::new(),
+        error: None,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// A hash to verify against when the user does not exist, so both failures cost the same.
+async fn decoy_hash() -> Result<&'static String, AppError> {
+    static DECOY: OnceCell<String> = OnceCell::const_new();
+    DECOY
+        .get_or_try_init(|| password::hash("decoy password never matches".to_owned()))
+        .await
+        .map_err(AppError::internal)
+}
+
+/// The id of the enabled user `username` whose password is `password`.
+async fn check_credentials(
+    db: &Db,
+    username: &str,
+    password: String,
+) -> Result<Option<String>, AppError> {
+    const FIND: &str =
+        "SELECT id, password_hash FROM users WHERE username = $1 AND disabled = FALSE";
+    let row: Option<(String, String)> = match Username::parse(username) {
+        Ok(name) => with_pool!(db, pool => sqlx::query_as(FIND)
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(AppError::internal)?),
+        Err(_) => None,
+    };
+    let (id, stored) = match row {
+        Some((id, stored)) => (Some(id), stored),
+        None => (None, decoy_hash().await?.clone()),
+    };
+    let matches = password::verify(password, stored)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(id.filter(|_| matches))
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    shell: Shell,
+    headers: HeaderMap,
+    Form(input): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    if !is_same_origin(&headers) {
+        tracing::warn!("cross-site sign-in refused");
+        return Err(PageError::in_shell(
+            AppError::Forbidden("Cross-site requests are not accepted.".to_owned()),
+            shell,
+        ));
+    }
+    let password = if input.password.chars().count() > password::MAX_LENGTH {
+        String::new()
+    } else {
+        input.password
+    };
+    let Some(user_id) = check_credentials(state.db(), &input.username, password).await? else {
+        tracing::warn!(ip = %peer.ip(), "sign-in failed");
+        let page = LoginPage {
+            shell,
+            username: input.username.chars().take(64).collect(),
+            error: Some(WRONG),
+        };
+        return render(&page, StatusCode::UNAUTHORIZED);
+    };
+    let (ip, agent) = sessions::client(peer, &headers);
+    let policy = state.sessions();
+    let token = sessions::create(state.db(), policy, &user_id, &ip, &agent)
+        .await
+        .map_err(AppError::internal)?;
+    tracing::info!(%user_id, %ip, "signed in");
+    let mut response = Redirect::to("/").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, policy.set_cookie(&token));
+    Ok(response)
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    shell: Shell,
+    headers: HeaderMap,
+    Form(input): Form<LogoutForm>,
+) -> Result<Response, PageError> {
+    let policy = state.sessions();
+    if let Some(session) = session {
+        if !is_same_origin(&headers) || !session.csrf_matches(&input.csrf) {
+            tracing::warn!(user_id = %session.user_id, "sign-out without a valid CSRF token refused");
+            return Err(PageError::in_shell(
+                AppError::Forbidden(
+                    "This form has expired; reload the page and try again.".to_owned(),
+                ),
+                shell.for_session(Some(&session)),
+            ));
+        }
+        sessions::end(state.db(), &session)
+            .await
+            .map_err(AppError::internal)?;
+        tracing::info!(user_id = %session.user_id, "signed out");
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, policy.clear_cookie());
+    Ok(response)
+}

@@ -1,0 +1,246 @@
+//! Browser sessions: an opaque random id in an HttpOnly cookie (`__Host-pmp_session` over TLS),
+//! stored only as its SHA-256, with idle and absolute expiry checked on every request, and a
+//! per-session CSRF token for every state-changing form.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, DbError};
+use crate::http::AppState;
+use crate::identity::secret_eq;
+use crate::settings::now;
+use crate::with_pool;
+
+/// How long sessions live and how their cookie is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Seconds without a request before a session ends.
+    pub idle_secs: u64,
+    /// Seconds after sign-in before a session ends, however active.
+    pub absolute_secs: u64,
+    /// Whether the cookie is marked Secure (and so may carry the `__Host-` prefix).
+    pub secure: bool,
+}
+
+/// A signed-in person's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub username: String,
+    /// Whether the user holds every privilege.
+    pub is_admin: bool,
+    /// The token every state-changing request of this session must carry.
+    pub csrf: String,
+    token_hash: String,
+}
+
+impl Session {
+    /// Whether `presented` is this session's CSRF token.
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        secret_eq(&self.csrf, presented)
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn seconds(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl SessionPolicy {
+    /// The cookie's name: browsers accept the `__Host-` prefix only on Secure cookies.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-pmp_session"
+        } else {
+            "pmp_session"
+        }
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub fn set_cookie(&self, token: &str) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let value = format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            self.cookie_name(),
+            self.absolute_secs
+        );
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// `Set-Cookie` that removes the session cookie.
+    pub fn clear_cookie(&self) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let value = format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+            self.cookie_name()
+        );
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The session token the request carries, if any.
+    pub fn token_from(&self, headers: &HeaderMap) -> Option<String> {
+        let prefix = format!("{}=", self.cookie_name());
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(prefix.as_str()).map(str::to_owned))
+    }
+}
+
+/// Starts a session for `user_id`; returns the cookie token (shown to nobody else, stored hashed).
+pub async fn create(
+    db: &Db,
+    policy: &SessionPolicy,
+    user_id: &str,
+    ip: &str,
+    user_agent: &str,
+) -> Result<String, DbError> {
+    const SQL: &str = "INSERT INTO sessions \
+        (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) \
+        VALUES ($1, $2, $3, $4, $4, $5, $6, $7)";
+    let token = random_token();
+    let now = now();
+    let user_agent: String = user_agent.chars().take(256).collect();
+    with_pool!(db, pool => sqlx::query(SQL)
+        .bind(hash(&token))
+        .bind(user_id)
+        .bind(random_token())
+        .bind(now)
+        .bind(now.saturating_add(seconds(policy.absolute_secs)))
+        .bind(ip)
+        .bind(&user_agent)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(token)
+}
+
+/// The live session for `token`: unknown, expired, idle or disabled-user sessions are none,
+/// and expired ones are deleted on the way.
+pub async fn find(
+    db: &Db,
+    policy: &SessionPolicy,
+    token: &str,
+) -> Result<Option<Session>, DbError> {
+    const FIND: &str = "SELECT s.user_id, u.username, u.is_admin, s.csrf_token, s.last_seen_at, \
+        s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
+        WHERE s.token_hash = $1 AND u.disabled = FALSE";
+    const TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
+    let token_hash = hash(token);
+    let row: Option<(String, String, bool, String, i64, i64)> =
+        with_pool!(db, pool => sqlx::query_as(FIND).bind(&token_hash).fetch_optional(pool).await?);
+    let Some((user_id, username, is_admin, csrf, last_seen, expires)) = row else {
+        return Ok(None);
+    };
+    let now = now();
+    if now >= expires || now.saturating_sub(last_seen) >= seconds(policy.idle_secs) {
+        revoke(db, &token_hash).await?;
+        return Ok(None);
+    }
+    // One write a minute is enough to keep the idle clock honest.
+    if now - last_seen >= 60 {
+        with_pool!(db, pool => sqlx::query(TOUCH).bind(&token_hash).bind(now).execute(pool).await?.rows_affected());
+    }
+    Ok(Some(Session {
+        user_id,
+        username,
+        is_admin,
+        csrf,
+        token_hash,
+    }))
+}
+
+async fn revoke(db: &Db, token_hash: &str) -> Result<(), DbError> {
+    const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
+    with_pool!(db, pool => sqlx::query(SQL).bind(token_hash).execute(pool).await?.rows_affected());
+    Ok(())
+}
+
+/// Ends `session`.
+pub async fn end(db: &Db, session: &Session) -> Result<(), DbError> {
+    revoke(db, &session.token_hash).await
+}
+
+/// The request's session, if it carries a live one. A database failure counts as signed out
+/// (and is logged), so a broken database never grants anything.
+#[derive(Debug, Clone)]
+pub struct MaybeSession(pub Option<Session>);
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let policy = state.sessions();
+        let Some(token) = policy.token_from(&parts.headers) else {
+            return Ok(Self(None));
+        };
+        match find(state.db(), policy, &token).await {
+            Ok(session) => Ok(Self(session)),
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                Ok(Self(None))
+            }
+        }
+    }
+}
+
+/// The peer address and user agent of a request, for the sessions list and the audit log.
+pub fn client(peer: SocketAddr, headers: &HeaderMap) -> (String, String) {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (peer.ip().to_string(), agent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_hardened_and_host_prefixed_only_when_secure() {
+        let mut policy = SessionPolicy {
+            idle_secs: 1800,
+            absolute_secs: 43200,
+            secure: true,
+        };
+        let cookie = policy.set_cookie("abc");
+        assert_eq!(
+            cookie,
+            "__Host-pmp_session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200; Secure"
+        );
+        policy.secure = false;
+        assert_eq!(
+            policy.clear_cookie(),
+            "pmp_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("pmp_theme=dark; pmp_session=t0k"),
+        );
+        assert_eq!(policy.token_from(&headers).as_deref(), Some("t0k"));
+    }
+}

@@ -1,0 +1,179 @@
+//! Sign-in, sessions and sign-out on both engines: hardened cookies stored hashed, one answer
+//! for every bad credential, CSRF on sign-out, server-side revocation, idle and absolute expiry.
+
+use pmp::with_pool;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::support::{Engine, PASSWORD, TestApp, spawn_app, spawn_app_with};
+
+crate::on_both_engines!(
+    sign_in_sets_a_hardened_cookie_stored_only_as_its_hash,
+    every_bad_credential_gets_the_same_answer_and_no_cookie,
+    sign_out_needs_the_csrf_token_and_revokes_on_the_server,
+    idle_and_absolute_timeouts_and_disabling_end_sessions,
+);
+
+async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signed_in_as(app: &TestApp, cookie: &str) -> Option<String> {
+    let html = app.get_with("/", cookie).await.text().await.unwrap();
+    let start = html.find("data-signed-in>")? + "data-signed-in>".len();
+    Some(html[start..start + html[start..].find('<')?].to_owned())
+}
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+async fn session_rows(app: &TestApp) -> i64 {
+    with_pool!(app.portal.db(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(pool).await.unwrap())
+}
+
+async fn sign_in_sets_a_hardened_cookie_stored_only_as_its_hash(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    let response = login(&app, "Alice", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/");
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let token = cookie.strip_prefix("pmp_session=").unwrap();
+    assert!(token.len() >= 43);
+
+    let stored: Vec<String> = with_pool!(app.portal.db(), pool =>
+        sqlx::query_scalar("SELECT token_hash FROM sessions").fetch_all(pool).await.unwrap());
+    assert_eq!(stored, vec![hex::encode(Sha256::digest(token.as_bytes()))]);
+
+    assert_eq!(signed_in_as(&app, &cookie).await.as_deref(), Some("alice"));
+    let again = app.get_with("/login", &cookie).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER, "already signed in");
+    assert_eq!(signed_in_as(&app, "pmp_session=forged-token").await, None);
+}
+
+async fn every_bad_credential_gets_the_same_answer_and_no_cookie(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    let long_password = "p".repeat(5000);
+    let long_name = "a".repeat(10_000);
+    let cases = [
+        ("alice", "wrong password here"),
+        ("bob", PASSWORD),
+        ("<script>alert(1)</script>", PASSWORD),
+        ("alice' OR '1'='1", PASSWORD),
+        ("аlice", PASSWORD),
+        (long_name.as_str(), PASSWORD),
+        ("alice", long_password.as_str()),
+        ("", ""),
+    ];
+    for (username, password) in cases {
+        let response = login(&app, username, password).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{username}");
+        assert!(response.headers().get("set-cookie").is_none());
+        let html = response.text().await.unwrap();
+        assert!(html.contains("The username or password is wrong."));
+        assert!(!html.contains("<script>alert(1)</script>"));
+    }
+    assert_eq!(session_rows(&app).await, 0);
+    let cross_site = app
+        .client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    assert_eq!(session_rows(&app).await, 0);
+}
+
+async fn sign_out_needs_the_csrf_token_and_revokes_on_the_server(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    let cookie = app.sign_in("alice").await;
+    let csrf = csrf_of(&app.get_with("/", &cookie).await.text().await.unwrap());
+    let logout = |token: &str, site: &'static str| {
+        app.client
+            .post(app.url("/logout"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .form(&[("csrf", token.to_owned())])
+            .send()
+    };
+    assert_eq!(
+        logout("", "same-origin").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        logout("guess", "same-origin").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        logout(&csrf, "cross-site").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(signed_in_as(&app, &cookie).await.as_deref(), Some("alice"));
+
+    let done = logout(&csrf, "same-origin").await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()["location"], "/login");
+    assert!(
+        done.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    // The old cookie is dead on the server, not just forgotten by the browser.
+    assert_eq!(signed_in_as(&app, &cookie).await, None);
+    assert_eq!(session_rows(&app).await, 0);
+}
+
+async fn idle_and_absolute_timeouts_and_disabling_end_sessions(engine: Engine) {
+    let idle = spawn_app_with(engine, |c| c.session_idle_timeout_secs = 1).await;
+    idle.create_admin("alice").await;
+    let cookie = idle.sign_in("alice").await;
+    assert!(signed_in_as(&idle, &cookie).await.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(signed_in_as(&idle, &cookie).await, None, "idle timeout");
+    assert_eq!(session_rows(&idle).await, 0, "expired sessions are deleted");
+
+    let absolute = spawn_app_with(engine, |c| c.session_absolute_timeout_secs = 1).await;
+    absolute.create_admin("alice").await;
+    let cookie = absolute.sign_in("alice").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        signed_in_as(&absolute, &cookie).await,
+        None,
+        "absolute timeout"
+    );
+
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    let cookie = app.sign_in("alice").await;
+    with_pool!(app.portal.db(), pool => sqlx::query("UPDATE users SET disabled = TRUE")
+        .execute(pool).await.unwrap().rows_affected());
+    assert_eq!(
+        signed_in_as(&app, &cookie).await,
+        None,
+        "disabled users are signed out"
+    );
+    assert_eq!(
+        login(&app, "alice", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
