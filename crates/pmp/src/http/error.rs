@@ -72,12 +72,12 @@ impl IntoResponse for AppError {
 /// An error answered by an HTML page, rendered inside the shell (the person's theme when the
 /// handler had it at hand, the system theme otherwise).
 #[derive(Debug)]
-pub struct PageError(pub AppError, pub Option<Shell>);
+pub struct PageError(pub AppError, pub Option<Box<Shell>>);
 
 impl PageError {
     /// An error page in the given shell.
     pub fn in_shell(error: AppError, shell: Shell) -> Self {
-        Self(error, Some(shell))
+        Self(error, Some(Box::new(shell)))
     }
 }
 
@@ -100,7 +100,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, _, message) = self.0.parts();
         let page = ErrorPage {
-            shell: self.1.unwrap_or_default(),
+            shell: self.1.map(|shell| *shell).unwrap_or_default(),
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error"),
             message,

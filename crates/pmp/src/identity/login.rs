@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use crate::http::{AppError, AppState, PageError, is_same_origin};
 use crate::identity::password;
 use crate::identity::sessions::{self, MaybeSession};
 use crate::identity::users::Username;
-use crate::web::Shell;
+use crate::web::{Shell, render};
 use crate::with_pool;
 
 /// Sign-in routes; public, since they are how one becomes signed in.
@@ -50,11 +50,6 @@ struct LogoutForm {
 }
 
 const WRONG: &str = "The username or password is wrong.";
-
-fn render(page: &LoginPage, status: StatusCode) -> Result<Response, PageError> {
-    let html = page.render().map_err(AppError::internal)?;
-    Ok((status, Html(html)).into_response())
-}
 
 async fn form(MaybeSession(session): MaybeSession, shell: Shell) -> Result<Response, PageError> {
     if session.is_some() {

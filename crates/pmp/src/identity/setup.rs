@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use base64::Engine as _;
@@ -20,7 +20,7 @@ use crate::http::{AppError, AppState, PageError, is_same_origin};
 use crate::identity::users::Username;
 use crate::identity::{password, secret_eq};
 use crate::settings::{self, Key};
-use crate::web::Shell;
+use crate::web::{Shell, render};
 use crate::with_pool;
 
 const TOKEN_DIGEST: Key = Key("setup.token_sha256");
@@ -144,11 +144,6 @@ struct DonePage {
 const STALE_LINK: &str = "This setup link is not valid. Each start of the portal prints a \
     fresh link in its log; use the most recent one.";
 
-fn render(page: impl Template, status: StatusCode) -> Result<Response, PageError> {
-    let html = page.render().map_err(AppError::internal)?;
-    Ok((status, Html(html)).into_response())
-}
-
 /// Lets through only the holder of the current token. Completing setup deletes the token,
 /// so once an administrator exists every request finds nothing here, as if the wizard had
 /// never been there, including a submission that lost a race to the one that completed it.
@@ -179,7 +174,7 @@ async fn form(
         errors: Vec::new(),
         min_length: password::MIN_LENGTH,
     };
-    render(page, StatusCode::OK)
+    render(&page, StatusCode::OK)
 }
 
 async fn submit(
@@ -216,7 +211,7 @@ async fn submit(
                 errors,
                 min_length: password::MIN_LENGTH,
             };
-            return render(page, StatusCode::UNPROCESSABLE_ENTITY);
+            return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
     let hash = password::hash(input.password)
@@ -229,11 +224,9 @@ async fn submit(
         return Err(PageError::in_shell(AppError::NotFound, shell));
     }
     tracing::info!(username = %username, "first administrator created; setup is closed");
-    render(
-        DonePage {
-            shell,
-            username: username.to_string(),
-        },
-        StatusCode::OK,
-    )
+    let page = DonePage {
+        shell,
+        username: username.to_string(),
+    };
+    render(&page, StatusCode::OK)
 }

@@ -8,15 +8,22 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-use crate::http::AppState;
+use crate::http::{AppError, AppState, PageError};
 use crate::identity::sessions::Session;
 
 /// The cookie that remembers a person's theme override (not sensitive, so readable by JS).
 pub const THEME_COOKIE: &str = "pmp_theme";
+
+/// Renders a page template with `status`; a template failure is an internal error.
+pub fn render(page: &impl askama::Template, status: StatusCode) -> Result<Response, PageError> {
+    let html = page.render().map_err(AppError::internal)?;
+    Ok((status, Html(html)).into_response())
+}
 
 /// Routes of the shell itself.
 pub fn routes() -> Router<AppState> {
