@@ -1,6 +1,7 @@
 //! Password policy and hashing: argon2id with OWASP's parameters (19 MiB, t=2, p=1), run on
 //! the blocking pool with bounded concurrency so a flood of logins cannot starve the server.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -14,6 +15,15 @@ pub const MIN_LENGTH: usize = 12;
 /// hashing it is never a denial of service.
 pub const MAX_LENGTH: usize = 1024;
 
+/// Commonly used passwords (see `data/README.md`), lower case.
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+});
+
 /// At most this many hashes run at once; the rest wait their turn.
 static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
 
@@ -26,6 +36,8 @@ pub enum PasswordError {
     TooLong,
     #[error("the password must not contain the username")]
     ContainsUsername,
+    #[error("the password is on a list of commonly used passwords; choose another")]
+    Common,
     #[error("password hashing failed: {0}")]
     Hashing(String),
 }
@@ -45,8 +57,12 @@ pub fn check_policy(password: &str, username: &str) -> Result<(), PasswordError>
     if length > MAX_LENGTH {
         return Err(PasswordError::TooLong);
     }
-    if !username.is_empty() && password.to_lowercase().contains(&username.to_lowercase()) {
+    let lower = password.to_lowercase();
+    if !username.is_empty() && lower.contains(&username.to_lowercase()) {
         return Err(PasswordError::ContainsUsername);
+    }
+    if COMMON.contains(lower.as_str()) {
+        return Err(PasswordError::Common);
     }
     Ok(())
 }
@@ -104,6 +120,24 @@ mod tests {
             check_policy("my-Admin-password", "admin"),
             Err(PasswordError::ContainsUsername)
         );
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(
+            COMMON.len() >= 10_000,
+            "the list has {} entries",
+            COMMON.len()
+        );
+        assert_eq!(
+            check_policy("Q1w2e3r4t5y6", "admin"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(
+            check_policy("QWERTY123456", "admin"),
+            Err(PasswordError::Common)
+        );
+        assert_eq!(check_policy("violet harbour lantern", "admin"), Ok(()));
     }
 
     #[tokio::test]

@@ -63,7 +63,13 @@ async fn the_wizard_needs_the_current_token(engine: Engine) {
 async fn bad_input_is_refused_escaped_and_writes_nothing(engine: Engine) {
     let app = spawn_app(engine).await;
     let token = token(&app);
-    let cases: [(&str, &str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str, &str); 6] = [
+        (
+            "admin",
+            "qwerty123456",
+            "qwerty123456",
+            "commonly used passwords",
+        ),
         (
             "<script>alert(1)</script>",
             PASSWORD,
