@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
@@ -20,6 +20,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("too many attempts; retry after {0} s")]
+    TooMany(i64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -49,6 +51,14 @@ impl AppError {
             Self::BadRequest(msg) => (StatusCode::BAD_REQUEST, "bad_request", msg.clone()),
             Self::Forbidden(msg) => (StatusCode::FORBIDDEN, "forbidden", msg.clone()),
             Self::Unavailable(msg) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.clone()),
+            Self::TooMany(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!(
+                    "Too many failed attempts. Try again in {} minute(s).",
+                    (secs + 59) / 60
+                ),
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (
@@ -60,12 +70,23 @@ impl AppError {
             }
         }
     }
+
+    /// `Retry-After` for a throttled request.
+    fn retry_after(&self, response: &mut Response) {
+        if let Self::TooMany(secs) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from((*secs).max(1)));
+        }
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error, message) = self.parts();
-        (status, Json(ErrorBody { error, message })).into_response()
+        let mut response = (status, Json(ErrorBody { error, message })).into_response();
+        self.retry_after(&mut response);
+        response
     }
 }
 
@@ -99,18 +120,21 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, _, message) = self.0.parts();
+        let PageError(error, shell) = self;
         let page = ErrorPage {
-            shell: self.1.map(|shell| *shell).unwrap_or_default(),
+            shell: shell.map(|shell| *shell).unwrap_or_default(),
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error"),
             message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "error page failed to render");
                 (status, "error").into_response()
             }
-        }
+        };
+        error.retry_after(&mut response);
+        response
     }
 }

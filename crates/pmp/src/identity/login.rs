@@ -14,9 +14,9 @@ use tokio::sync::OnceCell;
 
 use crate::db::Db;
 use crate::http::{AppError, AppState, PageError, is_same_origin};
-use crate::identity::password;
 use crate::identity::sessions::{self, MaybeSession};
 use crate::identity::users::Username;
+use crate::identity::{password, throttle};
 use crate::web::{Shell, render};
 use crate::with_pool;
 
@@ -112,13 +112,33 @@ async fn submit(
             shell,
         ));
     }
+    let db = state.db();
+    let account = throttle::Key::account(&input.username);
+    let address = throttle::Key::address(&peer.ip().to_string());
+    for key in [&account, &address] {
+        if let Some(wait) = throttle::locked_for(db, key)
+            .await
+            .map_err(AppError::internal)?
+        {
+            tracing::warn!(ip = %peer.ip(), "sign-in refused while locked");
+            return Err(PageError::in_shell(AppError::TooMany(wait), shell));
+        }
+    }
     let password = if input.password.chars().count() > password::MAX_LENGTH {
         String::new()
     } else {
         input.password
     };
-    let Some(user_id) = check_credentials(state.db(), &input.username, password).await? else {
+    let Some(user_id) = check_credentials(db, &input.username, password).await? else {
         tracing::warn!(ip = %peer.ip(), "sign-in failed");
+        for (key, limit) in [(&account, throttle::ACCOUNT), (&address, throttle::ADDRESS)] {
+            if throttle::fail(db, key, limit)
+                .await
+                .map_err(AppError::internal)?
+            {
+                tracing::warn!(ip = %peer.ip(), lock_secs = limit.lock_secs, "sign-in locked after repeated failures");
+            }
+        }
         let page = LoginPage {
             shell,
             username: input.username.chars().take(64).collect(),
@@ -126,6 +146,9 @@ async fn submit(
         };
         return render(&page, StatusCode::UNAUTHORIZED);
     };
+    throttle::clear(db, &account)
+        .await
+        .map_err(AppError::internal)?;
     let (ip, agent) = sessions::client(peer, &headers);
     let policy = state.sessions();
     let token = sessions::create(state.db(), policy, &user_id, &ip, &agent)

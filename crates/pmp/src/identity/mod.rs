@@ -5,6 +5,7 @@ mod login;
 pub mod password;
 pub mod sessions;
 pub mod setup;
+pub mod throttle;
 pub mod users;
 
 use axum::Router;

@@ -12,6 +12,7 @@ crate::on_both_engines!(
     every_bad_credential_gets_the_same_answer_and_no_cookie,
     sign_out_needs_the_csrf_token_and_revokes_on_the_server,
     idle_and_absolute_timeouts_and_disabling_end_sessions,
+    repeated_failures_lock_the_account_then_the_address_for_a_while,
 );
 
 async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
@@ -176,4 +177,49 @@ async fn idle_and_absolute_timeouts_and_disabling_end_sessions(engine: Engine) {
         login(&app, "alice", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn repeated_failures_lock_the_account_then_the_address_for_a_while(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    for _ in 0..5 {
+        let response = login(&app, "alice", "wrong password here").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right password waits, and the answer says for how long.
+    let locked = login(&app, "ALICE", PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((890..=900).contains(&retry), "{retry}");
+    assert!(
+        locked
+            .text()
+            .await
+            .unwrap()
+            .contains("Try again in 15 minute(s).")
+    );
+    assert_eq!(session_rows(&app).await, 0);
+
+    // The lock is temporary: once it lapses the right password works and clears the count.
+    with_pool!(app.portal.db(), pool => sqlx::query("UPDATE throttle SET locked_until = 0")
+        .execute(pool).await.unwrap().rows_affected());
+    assert_eq!(
+        login(&app, "alice", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let account: i64 = with_pool!(app.portal.db(), pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM throttle WHERE key = 'account:alice'").fetch_one(pool).await.unwrap());
+    assert_eq!(account, 0);
+
+    // One address guessing many accounts is stopped too, at a looser limit.
+    for i in 0..25 {
+        let response = login(&app, &format!("user{i}"), "wrong password here").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let address = login(&app, "alice", PASSWORD).await;
+    assert_eq!(address.status(), StatusCode::TOO_MANY_REQUESTS);
 }
