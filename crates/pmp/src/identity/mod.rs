@@ -4,6 +4,7 @@
 mod login;
 pub mod password;
 pub mod sessions;
+mod sessions_page;
 pub mod setup;
 pub mod throttle;
 pub mod users;
@@ -14,7 +15,9 @@ use crate::http::AppState;
 
 /// Identity routes.
 pub fn routes() -> Router<AppState> {
-    setup::routes().merge(login::routes())
+    setup::routes()
+        .merge(login::routes())
+        .merge(sessions_page::routes())
 }
 
 /// Compares two secrets in constant time (the length is not secret).

@@ -41,7 +41,24 @@ pub struct Session {
     pub is_admin: bool,
     /// The token every state-changing request of this session must carry.
     pub csrf: String,
+    /// The session's public id, as the sessions page names it.
+    pub id: String,
     token_hash: String,
+}
+
+/// One of a user's sessions, as the sessions page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInfo {
+    /// Public id.
+    pub id: String,
+    /// Unix time of sign-in.
+    pub created_at: i64,
+    /// Unix time of the last request.
+    pub last_seen_at: i64,
+    /// Address at sign-in.
+    pub ip: String,
+    /// Browser at sign-in.
+    pub user_agent: String,
 }
 
 impl Session {
@@ -117,8 +134,8 @@ pub async fn create(
     user_agent: &str,
 ) -> Result<String, DbError> {
     const SQL: &str = "INSERT INTO sessions \
-        (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) \
-        VALUES ($1, $2, $3, $4, $4, $5, $6, $7)";
+        (token_hash, id, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) \
+        VALUES ($1, $8, $2, $3, $4, $4, $5, $6, $7)";
     let token = random_token();
     let now = now();
     let user_agent: String = user_agent.chars().take(256).collect();
@@ -130,6 +147,7 @@ pub async fn create(
         .bind(now.saturating_add(seconds(policy.absolute_secs)))
         .bind(ip)
         .bind(&user_agent)
+        .bind(uuid::Uuid::new_v4().to_string())
         .execute(pool)
         .await?
         .rows_affected());
@@ -143,14 +161,14 @@ pub async fn find(
     policy: &SessionPolicy,
     token: &str,
 ) -> Result<Option<Session>, DbError> {
-    const FIND: &str = "SELECT s.user_id, u.username, u.is_admin, s.csrf_token, s.last_seen_at, \
-        s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
+    const FIND: &str = "SELECT s.user_id, u.username, u.is_admin, s.csrf_token, s.id, \
+        s.last_seen_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
         WHERE s.token_hash = $1 AND u.disabled = FALSE";
     const TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";
     let token_hash = hash(token);
-    let row: Option<(String, String, bool, String, i64, i64)> =
+    let row: Option<(String, String, bool, String, String, i64, i64)> =
         with_pool!(db, pool => sqlx::query_as(FIND).bind(&token_hash).fetch_optional(pool).await?);
-    let Some((user_id, username, is_admin, csrf, last_seen, expires)) = row else {
+    let Some((user_id, username, is_admin, csrf, id, last_seen, expires)) = row else {
         return Ok(None);
     };
     let now = now();
@@ -167,6 +185,7 @@ pub async fn find(
         username,
         is_admin,
         csrf,
+        id,
         token_hash,
     }))
 }
@@ -175,6 +194,32 @@ async fn revoke(db: &Db, token_hash: &str) -> Result<(), DbError> {
     const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
     with_pool!(db, pool => sqlx::query(SQL).bind(token_hash).execute(pool).await?.rows_affected());
     Ok(())
+}
+
+/// The live sessions of `user_id`, most recently used first.
+pub async fn list_for(
+    db: &Db,
+    policy: &SessionPolicy,
+    user_id: &str,
+) -> Result<Vec<SessionInfo>, DbError> {
+    const SQL: &str = "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
+        WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 ORDER BY last_seen_at DESC";
+    let now = now();
+    let idle_since = now.saturating_sub(seconds(policy.idle_secs));
+    Ok(with_pool!(db, pool => sqlx::query_as(SQL)
+        .bind(user_id)
+        .bind(now)
+        .bind(idle_since)
+        .fetch_all(pool)
+        .await?))
+}
+
+/// Ends the session `id` if it belongs to `user_id`; false when there is no such session of
+/// theirs (another person's id included).
+pub async fn revoke_own(db: &Db, user_id: &str, id: &str) -> Result<bool, DbError> {
+    const SQL: &str = "DELETE FROM sessions WHERE id = $1 AND user_id = $2";
+    let removed = with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(user_id).execute(pool).await?.rows_affected());
+    Ok(removed == 1)
 }
 
 /// Ends `session`.

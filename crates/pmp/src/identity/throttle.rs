@@ -3,6 +3,8 @@
 //! is temporary, and the address limit is looser than the account limit so that one office
 //! behind a single address is not locked out by one person's typos.
 
+use sha2::{Digest, Sha256};
+
 use crate::db::{Db, DbError};
 use crate::settings::now;
 use crate::with_pool;
@@ -37,10 +39,14 @@ pub const ADDRESS: Limit = Limit {
 pub struct Key(String);
 
 impl Key {
-    /// The key for an account name (as typed, lower-cased, so unknown names are throttled too).
+    /// The key for an account name as typed (so unknown names are throttled too). It is
+    /// hashed: whatever was typed, NUL bytes and megabytes included, becomes 64 hex digits.
     pub fn account(username: &str) -> Self {
-        let name: String = username.trim().to_lowercase().chars().take(64).collect();
-        Self(format!("account:{name}"))
+        let name = username.trim().to_lowercase();
+        Self(format!(
+            "account:{}",
+            hex::encode(Sha256::digest(name.as_bytes()))
+        ))
     }
 
     /// The key for a client address.

@@ -322,6 +322,18 @@ async fn the_setup_wizard_creates_the_first_administrator_in_the_browser() {
     let welcome = browser.submit_and_read("[data-welcome]").await;
     assert!(welcome.contains("Signed in as admin"), "{welcome}");
     browser.screenshot("signed-in").await;
+    browser.client.goto(&app.url("/sessions")).await.unwrap();
+    let sessions = browser
+        .client
+        .find(Locator::Css("[data-sessions]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sessions.contains("This session"), "{sessions}");
+    browser.screenshot("sessions").await;
+    browser.client.goto(&app.url("/")).await.unwrap();
     let form = browser.submit_and_read("[data-login-form]").await;
     assert!(form.contains("Password"), "{form}");
     // The deliberate 422 above is reported by Chromium as a failed load.

@@ -13,6 +13,7 @@ crate::on_both_engines!(
     sign_out_needs_the_csrf_token_and_revokes_on_the_server,
     idle_and_absolute_timeouts_and_disabling_end_sessions,
     repeated_failures_lock_the_account_then_the_address_for_a_while,
+    people_list_and_revoke_only_their_own_sessions,
 );
 
 async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
@@ -81,6 +82,7 @@ async fn every_bad_credential_gets_the_same_answer_and_no_cookie(engine: Engine)
         (long_name.as_str(), PASSWORD),
         ("alice", long_password.as_str()),
         ("", ""),
+        ("ali\0ce", PASSWORD),
     ];
     for (username, password) in cases {
         let response = login(&app, username, password).await;
@@ -212,7 +214,7 @@ async fn repeated_failures_lock_the_account_then_the_address_for_a_while(engine:
         StatusCode::SEE_OTHER
     );
     let account: i64 = with_pool!(app.portal.db(), pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM throttle WHERE key = 'account:alice'").fetch_one(pool).await.unwrap());
+        "SELECT COUNT(*) FROM throttle WHERE key LIKE 'account:%'").fetch_one(pool).await.unwrap());
     assert_eq!(account, 0);
 
     // One address guessing many accounts is stopped too, at a looser limit.
@@ -222,4 +224,79 @@ async fn repeated_failures_lock_the_account_then_the_address_for_a_while(engine:
     }
     let address = login(&app, "alice", PASSWORD).await;
     assert_eq!(address.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+fn session_ids(html: &str) -> Vec<String> {
+    html.split("data-session=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+async fn people_list_and_revoke_only_their_own_sessions(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("alice").await;
+    let laptop = app.sign_in("alice").await;
+    let phone = app.sign_in("alice").await;
+    assert_eq!(
+        app.get("/sessions").await.status(),
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
+
+    let html = app
+        .get_with("/sessions", &laptop)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let ids = session_ids(&html);
+    assert_eq!(ids.len(), 2, "{html}");
+    assert_eq!(html.matches("This session").count(), 1);
+    let csrf = csrf_of(&html);
+
+    // Bob, another user, has a session whose id Alice must not be able to touch.
+    const BOB: &str = "INSERT INTO users (id, username, password_hash, is_admin, disabled, created_at) \
+        VALUES ('bob-id', 'bob', 'x', FALSE, FALSE, 0)";
+    with_pool!(app.portal.db(), pool => sqlx::query(BOB).execute(pool).await.unwrap().rows_affected());
+    let policy = app.portal_policy();
+    pmp::identity::sessions::create(app.portal.db(), &policy, "bob-id", "10.0.0.9", "curl/8")
+        .await
+        .unwrap();
+    let bob_id: String = with_pool!(app.portal.db(), pool => sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE user_id = 'bob-id'").fetch_one(pool).await.unwrap());
+    let revoke = |id: String, token: String| {
+        app.client
+            .post(app.url(&format!("/sessions/{id}/revoke")))
+            .header("cookie", &laptop)
+            .form(&[("csrf", token)])
+            .send()
+    };
+    let foreign = revoke(bob_id.clone(), csrf.clone()).await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    assert_eq!(session_rows(&app).await, 3, "nothing of Bob's was removed");
+    for hostile in ["../../etc/passwd", "' OR '1'='1", "%00"] {
+        let response = revoke(hostile.to_owned(), csrf.clone()).await.unwrap();
+        assert!(response.status().is_client_error(), "{hostile}");
+    }
+    let no_csrf = revoke(ids[0].clone(), "guess".to_owned()).await.unwrap();
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN);
+
+    // Revoking the phone's session signs the phone out and leaves the laptop signed in.
+    let phone_html = app
+        .get_with("/sessions", &phone)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let phone_id = phone_html
+        .split("data-session=\"")
+        .skip(1)
+        .find(|row| row[..row.find("</tr>").unwrap()].contains("This session"))
+        .map(|row| row[..row.find('"').unwrap()].to_owned())
+        .unwrap();
+    let done = revoke(phone_id, csrf).await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in_as(&app, &phone).await, None);
+    assert_eq!(signed_in_as(&app, &laptop).await.as_deref(), Some("alice"));
 }

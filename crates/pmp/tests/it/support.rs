@@ -186,6 +186,16 @@ impl TestApp {
         cookie.split(';').next().expect("name=value").to_owned()
     }
 
+    /// The session policy the portal runs with (the defaults, over plain HTTP).
+    pub fn portal_policy(&self) -> pmp::identity::sessions::SessionPolicy {
+        let defaults = Config::default();
+        pmp::identity::sessions::SessionPolicy {
+            idle_secs: defaults.session_idle_timeout_secs,
+            absolute_secs: defaults.session_absolute_timeout_secs,
+            secure: false,
+        }
+    }
+
     /// GETs `path` carrying `cookie`.
     pub async fn get_with(&self, path: &str, cookie: &str) -> reqwest::Response {
         self.client

@@ -1,0 +1,170 @@
+//! The "Sessions" page: a signed-in person's own browser sessions (address, browser, sign-in
+//! and last-seen times), each revocable. Only one's own sessions are listed or revocable; a
+//! foreign session id answers 404 like one that does not exist.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::identity::sessions::{self, MaybeSession, SessionInfo};
+use crate::web::{Shell, render};
+
+/// Session-management routes; each needs a signed-in person.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions", get(page))
+        .route("/sessions/{id}/revoke", post(revoke))
+}
+
+struct Row {
+    id: String,
+    current: bool,
+    ip: String,
+    browser: String,
+    signed_in: String,
+    last_seen: String,
+}
+
+#[derive(Template)]
+#[template(path = "identity/sessions.html")]
+struct SessionsPage {
+    shell: Shell,
+    rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// "2026-11-23 08:41 UTC" for a Unix time.
+fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// A short browser name from a user-agent string.
+fn browser(agent: &str) -> String {
+    let known = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"];
+    let name = known
+        .iter()
+        .find(|k| agent.contains(*k))
+        .map_or("Unknown browser", |k| match *k {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            "Safari/" => "Safari",
+            _ => "curl",
+        });
+    let system = ["Windows", "Mac OS", "Android", "iPhone", "Linux"]
+        .iter()
+        .find(|s| agent.contains(*s));
+    match system {
+        Some(system) => format!("{name} on {system}"),
+        None => name.to_owned(),
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    shell: Shell,
+) -> Result<Response, PageError> {
+    let Some(session) = session else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let list: Vec<SessionInfo> = sessions::list_for(state.db(), state.sessions(), &session.user_id)
+        .await
+        .map_err(AppError::internal)?;
+    let rows = list
+        .into_iter()
+        .map(|s| Row {
+            current: s.id == session.id,
+            browser: browser(&s.user_agent),
+            signed_in: utc(s.created_at),
+            last_seen: utc(s.last_seen_at),
+            ip: s.ip,
+            id: s.id,
+        })
+        .collect();
+    let page = SessionsPage {
+        shell: shell.for_session(Some(&session)),
+        rows,
+    };
+    render(&page, StatusCode::OK)
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    shell: Shell,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(input): Form<RevokeForm>,
+) -> Result<Response, PageError> {
+    let Some(session) = session else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let shell = shell.for_session(Some(&session));
+    if !is_same_origin(&headers) || !session.csrf_matches(&input.csrf) {
+        tracing::warn!(user_id = %session.user_id, "session revocation without a valid CSRF token refused");
+        return Err(PageError::in_shell(
+            AppError::Forbidden("This form has expired; reload the page and try again.".to_owned()),
+            shell,
+        ));
+    }
+    // Session ids are UUIDs; anything else (a NUL byte, a path) never reaches the database.
+    let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.to_string()) else {
+        return Err(PageError::in_shell(AppError::NotFound, shell));
+    };
+    if !sessions::revoke_own(state.db(), &session.user_id, &id)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(PageError::in_shell(AppError::NotFound, shell));
+    }
+    tracing::info!(user_id = %session.user_id, "session revoked");
+    let to = if id == session.id {
+        "/login"
+    } else {
+        "/sessions"
+    };
+    Ok(Redirect::to(to).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_browsers_read_well() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_795_423_260), "2026-11-23 08:41 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36";
+        assert_eq!(browser(chrome), "Chrome on Linux");
+        assert_eq!(browser("<script>"), "Unknown browser");
+    }
+}
