@@ -18,7 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{AppError, ErrorBody, PageError};
 pub use headers::{CONTENT_SECURITY_POLICY, Transport};
-pub use origin::is_same_origin;
+pub use origin::{is_same_origin, refuse_cross_site};
 pub use request_id::{REQUEST_ID, RequestId};
 
 use crate::db::Db;

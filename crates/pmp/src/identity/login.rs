@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::db::Db;
-use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::sessions::{self, MaybeSession};
 use crate::identity::users::Username;
 use crate::identity::{password, throttle};
@@ -105,13 +105,7 @@ async fn submit(
     headers: HeaderMap,
     Form(input): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    if !is_same_origin(&headers) {
-        tracing::warn!("cross-site sign-in refused");
-        return Err(PageError::in_shell(
-            AppError::Forbidden("Cross-site requests are not accepted.".to_owned()),
-            shell,
-        ));
-    }
+    refuse_cross_site(&headers, &shell, "sign-in")?;
     let db = state.db();
     let account = throttle::Key::account(&input.username);
     let address = throttle::Key::address(&peer.ip().to_string());
@@ -171,15 +165,12 @@ async fn logout(
 ) -> Result<Response, PageError> {
     let policy = state.sessions();
     if let Some(session) = session {
-        if !is_same_origin(&headers) || !session.csrf_matches(&input.csrf) {
-            tracing::warn!(user_id = %session.user_id, "sign-out without a valid CSRF token refused");
-            return Err(PageError::in_shell(
-                AppError::Forbidden(
-                    "This form has expired; reload the page and try again.".to_owned(),
-                ),
-                shell.for_session(Some(&session)),
-            ));
-        }
+        session.check_form(
+            &headers,
+            &input.csrf,
+            &shell.for_session(Some(&session)),
+            "sign-out",
+        )?;
         sessions::end(state.db(), &session)
             .await
             .map_err(AppError::internal)?;

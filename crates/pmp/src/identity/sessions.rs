@@ -14,9 +14,10 @@ use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
-use crate::http::AppState;
+use crate::http::{AppError, AppState, PageError, is_same_origin};
 use crate::identity::secret_eq;
 use crate::settings::now;
+use crate::web::Shell;
 use crate::with_pool;
 
 /// How long sessions live and how their cookie is sent.
@@ -62,9 +63,23 @@ pub struct SessionInfo {
 }
 
 impl Session {
-    /// Whether `presented` is this session's CSRF token.
-    pub fn csrf_matches(&self, presented: &str) -> bool {
-        secret_eq(&self.csrf, presented)
+    /// Lets a state-changing form through only from this site and with this session's CSRF
+    /// token; `what` names the form in the log.
+    pub fn check_form(
+        &self,
+        headers: &HeaderMap,
+        presented_csrf: &str,
+        shell: &Shell,
+        what: &str,
+    ) -> Result<(), PageError> {
+        if is_same_origin(headers) && secret_eq(&self.csrf, presented_csrf) {
+            return Ok(());
+        }
+        tracing::warn!(user_id = %self.user_id, form = what, "form without a valid CSRF token refused");
+        Err(PageError::in_shell(
+            AppError::Forbidden("This form has expired; reload the page and try again.".to_owned()),
+            shell.clone(),
+        ))
     }
 }
 

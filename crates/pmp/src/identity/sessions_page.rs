@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::http::{AppError, AppState, PageError};
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
 use crate::web::{Shell, render};
 
@@ -127,13 +127,7 @@ async fn revoke(
         return Ok(Redirect::to("/login").into_response());
     };
     let shell = shell.for_session(Some(&session));
-    if !is_same_origin(&headers) || !session.csrf_matches(&input.csrf) {
-        tracing::warn!(user_id = %session.user_id, "session revocation without a valid CSRF token refused");
-        return Err(PageError::in_shell(
-            AppError::Forbidden("This form has expired; reload the page and try again.".to_owned()),
-            shell,
-        ));
-    }
+    session.check_form(&headers, &input.csrf, &shell, "session revocation")?;
     // Session ids are UUIDs; anything else (a NUL byte, a path) never reaches the database.
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.to_string()) else {
         return Err(PageError::in_shell(AppError::NotFound, shell));

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
-use crate::http::{AppError, AppState, PageError, is_same_origin};
+use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::users::Username;
 use crate::identity::{password, secret_eq};
 use crate::settings::{self, Key};
@@ -183,13 +183,7 @@ async fn submit(
     headers: HeaderMap,
     Form(input): Form<SetupForm>,
 ) -> Result<Response, PageError> {
-    if !is_same_origin(&headers) {
-        tracing::warn!("cross-site setup submission refused");
-        return Err(PageError::in_shell(
-            AppError::Forbidden("Cross-site requests are not accepted.".to_owned()),
-            shell,
-        ));
-    }
+    refuse_cross_site(&headers, &shell, "setup")?;
     let db = state.db();
     admit(db, &input.token, &shell).await?;
 
