@@ -1,5 +1,6 @@
 //! The `pmp` command line: `serve` runs the portal, `demo` runs it beside a simulated Proxmox
-//! VE cluster. Start-up failures print one sentence and exit non-zero, never a backtrace.
+//! VE cluster, `user create-admin` replaces the setup wizard on headless installs. Failures
+//! print one sentence and exit non-zero, never a backtrace.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,22 @@ enum Command {
     Serve(ServeArgs),
     /// Run the portal on SQLite beside a simulated Proxmox VE cluster, to try it out.
     Demo(DemoArgs),
+    /// Manage users from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create the first administrator (instead of the setup wizard). The password is read
+    /// from a hidden prompt, or as one line from standard input when that is not a terminal.
+    CreateAdmin {
+        /// The administrator's username.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 /// Flags shared by every subcommand that serves.
@@ -113,6 +130,17 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let grace = Duration::from_secs(config.shutdown_grace_secs);
             pmp::server::run(portal, grace, stop).await
         }
+        Command::User(UserCommand::CreateAdmin { username, serve }) => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, "warn");
+            let secret = read_password()?;
+            let db = pmp::server::open_database(&config).await?;
+            let result = pmp::identity::admin_cli::create_admin(&db, &username, secret).await;
+            db.close().await;
+            let name = result.map_err(|e| pmp::server::StartError::Refused(e.to_string()))?;
+            println!("Administrator {name} created; the setup wizard is now closed.");
+            Ok(())
+        }
         Command::Demo(args) => {
             let data_dir = args
                 .serve
@@ -127,4 +155,25 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             pmp::demo::run(&config, usize::from(args.sim_nodes), guests, stop).await
         }
     }
+}
+
+/// The new password: a hidden prompt at a terminal, otherwise one line of standard input.
+fn read_password() -> Result<String, pmp::server::StartError> {
+    use std::io::IsTerminal as _;
+    let refused = |e: std::io::Error| {
+        pmp::server::StartError::Refused(format!("cannot read the password: {e}"))
+    };
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").map_err(refused)?;
+        let again = rpassword::prompt_password("Password again: ").map_err(refused)?;
+        if first != again {
+            return Err(pmp::server::StartError::Refused(
+                "the two passwords differ".to_owned(),
+            ));
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(refused)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }

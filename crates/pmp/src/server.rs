@@ -40,6 +40,8 @@ pub enum StartError {
     TlsConfig(String),
     #[error("the server stopped unexpectedly: {0}")]
     Serve(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A running portal.

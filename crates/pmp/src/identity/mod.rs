@@ -1,6 +1,7 @@
 //! Who people are: the first-run setup token and wizard, users, passwords, sign-in and
 //! browser sessions.
 
+pub mod admin_cli;
 mod login;
 pub mod password;
 pub mod sessions;

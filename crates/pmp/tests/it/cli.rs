@@ -356,3 +356,45 @@ fn plain_http_on_a_non_loopback_address_warns_loudly() {
         "{stderr}"
     );
 }
+
+fn create_admin(dir: &Path, username: &str, password: &str) -> Output {
+    let mut child = pmp(dir)
+        .args(["user", "create-admin", "--username", username])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_admin_on_the_command_line_follows_the_wizard_rules_and_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (username, password, expected) in [
+        ("<script>", "violet harbour lantern", "a username is"),
+        ("alice", "short", "at least 12 characters"),
+        ("alice", "qwerty123456", "commonly used"),
+    ] {
+        let output = create_admin(dir.path(), username, password);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(
+            !stderr.contains(password) || password == "short",
+            "{stderr}"
+        );
+    }
+    let created = create_admin(dir.path(), "alice", "violet harbour lantern");
+    assert!(created.status.success(), "{created:?}");
+    assert!(String::from_utf8_lossy(&created.stdout).contains("Administrator alice created"));
+    let again = create_admin(dir.path(), "bob", "violet harbour lantern");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("an administrator already exists"));
+}
