@@ -33,7 +33,7 @@ pub async fn run(
         None => println!("  Setup:           done; an administrator already exists"),
     }
     println!(
-        "  Simulated PVE:   {}/api2/json ({sim_nodes} nodes)",
+        "  Simulated PVE:   {}/api2/json ({sim_nodes} nodes, {sim_guests} guests)",
         sim.url()
     );
     println!("  PVE certificate: {}", sim.fingerprint());
@@ -42,6 +42,7 @@ pub async fn run(
         sim.token_id(),
         sim.token_secret()
     );
+    println!("  PVE login:       root@pam / {}", sim.root_password());
     println!("  Stop with Ctrl-C.");
     println!();
     let grace = Duration::from_secs(config.shutdown_grace_secs);

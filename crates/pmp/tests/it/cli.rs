@@ -295,7 +295,11 @@ async fn demo_prints_a_working_portal_url_setup_link_and_simulator() {
     let portal = read_until(&mut stdout, "Portal:");
     let setup = read_until(&mut stdout, "One-time setup:");
     let sim = read_until(&mut stdout, "Simulated PVE:");
+    assert!(sim.contains("(2 nodes, 40 guests)"), "{sim}");
     let fingerprint = read_until(&mut stdout, "PVE certificate:");
+    read_until(&mut stdout, "PVE API token:   root@pam!pmp=");
+    let login = read_until(&mut stdout, "PVE login:");
+    assert!(login.contains("root@pam / "), "{login}");
     let url = |line: &str| {
         line.split_whitespace()
             .find(|w| w.starts_with("http"))
