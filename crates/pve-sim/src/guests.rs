@@ -2,6 +2,7 @@
 //! `/cluster/resources`, the per-node lists and `status/current`.
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 /// QEMU virtual machine or LXC container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,21 @@ pub struct Guest {
     pub description: String,
     /// Makes uptime and counters differ between guests.
     pub boot_offset: u64,
+    /// Snapshots, oldest first; each one's parent is the one before it.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// A snapshot of a guest.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Its name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Unix time it was taken.
+    pub snaptime: u64,
+    /// Whether RAM state was saved (QEMU only).
+    pub vmstate: bool,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -169,6 +185,96 @@ impl Guest {
             }
         }
         entry
+    }
+
+    /// A MAC address derived from the VMID, in the Proxmox OUI.
+    fn mac(&self) -> String {
+        let id = self.vmid.to_be_bytes();
+        format!("BC:24:11:{:02X}:{:02X}:{:02X}", id[1], id[2], id[3])
+    }
+
+    /// The body of `GET .../config`, with the `digest` clients pass back to detect races.
+    pub fn config(&self) -> Value {
+        let disk = format!("local-lvm:vm-{}-disk-0,size={}G", self.vmid, self.disk_gib);
+        let mut config = Map::new();
+        match self.kind {
+            GuestKind::Qemu => {
+                config.insert("name".into(), json!(self.name));
+                config.insert("sockets".into(), json!(1));
+                config.insert("memory".into(), json!(self.memory_mib.to_string()));
+                config.insert("ostype".into(), json!("l26"));
+                config.insert("cpu".into(), json!("x86-64-v2-AES"));
+                config.insert("agent".into(), json!("1"));
+                config.insert("boot".into(), json!("order=scsi0;net0"));
+                config.insert("scsihw".into(), json!("virtio-scsi-single"));
+                config.insert("scsi0".into(), json!(disk));
+                config.insert(
+                    "net0".into(),
+                    json!(format!("virtio={},bridge=vmbr0", self.mac())),
+                );
+            }
+            GuestKind::Lxc => {
+                config.insert("hostname".into(), json!(self.name));
+                config.insert("memory".into(), json!(self.memory_mib));
+                config.insert("swap".into(), json!(512));
+                config.insert("ostype".into(), json!("debian"));
+                config.insert("arch".into(), json!("amd64"));
+                config.insert("rootfs".into(), json!(disk));
+                let net = format!(
+                    "name=eth0,bridge=vmbr0,hwaddr={},ip=dhcp,type=veth",
+                    self.mac()
+                );
+                config.insert("net0".into(), json!(net));
+            }
+        }
+        config.insert("cores".into(), json!(self.cores));
+        config.insert("onboot".into(), json!(u8::from(self.onboot)));
+        if self.template {
+            config.insert("template".into(), json!(1));
+        }
+        if !self.tags.is_empty() {
+            config.insert("tags".into(), json!(self.tag_list()));
+        }
+        if !self.description.is_empty() {
+            config.insert("description".into(), json!(self.description));
+        }
+        // The schema declares `parent` (the current snapshot) for QEMU configs only.
+        if let (GuestKind::Qemu, Some(last)) = (self.kind, self.snapshots.last()) {
+            config.insert("parent".into(), json!(last.name));
+        }
+        // PVE's digest is a SHA-1 of the config file; clients only compare it, so any stable
+        // 40-hex-digit hash of the same content serves.
+        let text = Value::Object(config.clone()).to_string();
+        let digest = hex::encode(&Sha256::digest(text.as_bytes())[..20]);
+        config.insert("digest".into(), json!(digest));
+        Value::Object(config)
+    }
+
+    /// The body of `GET .../snapshot`: every snapshot, then `current` ("You are here!").
+    pub fn snapshot_list(&self) -> Value {
+        let mut entries: Vec<Value> = Vec::new();
+        let mut parent: Option<&str> = None;
+        for snap in &self.snapshots {
+            let mut entry = json!({
+                "name": snap.name,
+                "description": snap.description,
+                "snaptime": snap.snaptime,
+            });
+            if self.kind == GuestKind::Qemu {
+                entry["vmstate"] = json!(u8::from(snap.vmstate));
+            }
+            if let Some(p) = parent {
+                entry["parent"] = json!(p);
+            }
+            entries.push(entry);
+            parent = Some(&snap.name);
+        }
+        let mut current = json!({ "name": "current", "description": "You are here!" });
+        if let Some(p) = parent {
+            current["parent"] = json!(p);
+        }
+        entries.push(current);
+        Value::Array(entries)
     }
 
     /// The body of `status/current`.

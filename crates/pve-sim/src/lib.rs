@@ -17,7 +17,7 @@ use axum_server::Handle;
 use tokio::task::JoinHandle;
 
 pub use api::{Endpoint, endpoints};
-pub use guests::{Guest, GuestKind};
+pub use guests::{Guest, GuestKind, Snapshot};
 pub use state::{Cluster, Node, Seed};
 pub use tasks::{Task, Upid, UpidError};
 pub use tls::{Certificate, fingerprint_of};

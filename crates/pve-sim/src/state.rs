@@ -10,7 +10,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-use crate::guests::{Guest, GuestKind};
+use crate::guests::{Guest, GuestKind, Snapshot};
 use crate::tasks::Tasks;
 
 /// One cluster node.
@@ -120,6 +120,14 @@ impl Cluster {
                     onboot: rng.random_ratio(1, 2),
                     description: String::new(),
                     boot_offset: rng.random_range(600..2_000_000),
+                    snapshots: (0..rng.random_range(0..3))
+                        .map(|n| Snapshot {
+                            name: format!("before-upgrade-{}", n + 1),
+                            description: format!("Taken before upgrade {}", n + 1),
+                            snaptime: 1_760_000_000 + u64::from(vmid) * 60 + n * 86_400,
+                            vmstate: kind == GuestKind::Qemu && n == 0,
+                        })
+                        .collect(),
                 };
                 (vmid, guest)
             })
@@ -173,6 +181,20 @@ impl Cluster {
         if let Some(guest) = guests.get_mut(&vmid) {
             change(guest);
         }
+    }
+
+    /// The lowest free VMID at or above 100.
+    pub fn next_vmid(&self) -> u32 {
+        let guests = self.guests.read().unwrap_or_else(|e| e.into_inner());
+        (100..)
+            .find(|id| !guests.contains_key(id))
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Whether `vmid` is taken.
+    pub fn vmid_taken(&self, vmid: u32) -> bool {
+        let guests = self.guests.read().unwrap_or_else(|e| e.into_inner());
+        guests.contains_key(&vmid)
     }
 
     /// A copy of the guest `vmid`, if it exists.

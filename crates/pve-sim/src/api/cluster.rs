@@ -152,3 +152,20 @@ pub(super) async fn node_status(
         "wait": 0.001,
     }))
 }
+
+pub(super) async fn nextid(State(state): State<ApiState>, params: Params) -> Answer {
+    params.only(&["vmid"])?;
+    match params.integer("vmid")? {
+        // With `vmid`, PVE checks that one instead of proposing one.
+        Some(vmid) => {
+            let id = u32::try_from(vmid).unwrap_or(u32::MAX);
+            if state.cluster.vmid_taken(id) {
+                let message = format!("VM {vmid} already exists");
+                return Err(PveError::new(StatusCode::BAD_REQUEST, message));
+            }
+            data(json!(vmid))
+        }
+        // Real PVE sends this as a string ("100"); the schema says integer, and so do we.
+        None => data(json!(state.cluster.next_vmid())),
+    }
+}

@@ -1,5 +1,6 @@
-//! Guest endpoints under a node: the QEMU and LXC lists and `status/current`. A guest is only
-//! found on the node that holds it, with PVE's error when asked on another.
+//! Guest endpoints under a node: the QEMU and LXC lists, `status/current`, `config` and the
+//! snapshot list. A guest is only found on the node that holds it, with PVE's error when asked
+//! on another.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -97,4 +98,64 @@ pub(super) async fn current_lxc(
     params: Params,
 ) -> Answer {
     current(state, path, params, GuestKind::Lxc).await
+}
+
+async fn config(
+    state: ApiState,
+    (node, vmid): (String, String),
+    params: Params,
+    kind: GuestKind,
+) -> Answer {
+    params.only(&["current", "snapshot"])?;
+    let guest = find_guest(&state, &node, &vmid, kind)?;
+    if let Some(name) = params.get("snapshot") {
+        // Snapshot configs are not kept separately; the named snapshot must exist.
+        if !guest.snapshots.iter().any(|s| s.name == name) {
+            let message = format!("snapshot '{name}' does not exist");
+            return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+        }
+    }
+    data(guest.config())
+}
+
+pub(super) async fn config_qemu(
+    State(state): State<ApiState>,
+    Path(path): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    config(state, path, params, GuestKind::Qemu).await
+}
+
+pub(super) async fn config_lxc(
+    State(state): State<ApiState>,
+    Path(path): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    config(state, path, params, GuestKind::Lxc).await
+}
+
+async fn snapshots(
+    state: ApiState,
+    (node, vmid): (String, String),
+    params: Params,
+    kind: GuestKind,
+) -> Answer {
+    params.only(&[])?;
+    data(find_guest(&state, &node, &vmid, kind)?.snapshot_list())
+}
+
+pub(super) async fn snapshots_qemu(
+    State(state): State<ApiState>,
+    Path(path): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    snapshots(state, path, params, GuestKind::Qemu).await
+}
+
+pub(super) async fn snapshots_lxc(
+    State(state): State<ApiState>,
+    Path(path): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    snapshots(state, path, params, GuestKind::Lxc).await
 }

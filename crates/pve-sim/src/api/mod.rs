@@ -73,6 +73,27 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
             get(guests::current_lxc),
         ),
         (Method::GET, "/cluster/tasks", get(tasks::cluster_tasks)),
+        (Method::GET, "/cluster/nextid", get(cluster::nextid)),
+        (
+            Method::GET,
+            "/nodes/{node}/qemu/{vmid}/config",
+            get(guests::config_qemu),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/lxc/{vmid}/config",
+            get(guests::config_lxc),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/qemu/{vmid}/snapshot",
+            get(guests::snapshots_qemu),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/lxc/{vmid}/snapshot",
+            get(guests::snapshots_lxc),
+        ),
         (Method::GET, "/nodes/{node}/tasks", get(tasks::node_tasks)),
         (
             Method::GET,

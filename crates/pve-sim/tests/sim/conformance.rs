@@ -69,7 +69,9 @@ fn check(value: &Value, schema: &Value, at: &str, report: &mut Report) {
     let open = schema["additionalProperties"] == 1 || schema["additionalProperties"] == true;
     for (key, item) in object {
         report.properties += 1;
-        match declared.get(key) {
+        // Indexed keys (`net0`, `scsi1`) are declared once as `net[n]`, `scsi[n]`.
+        let indexed = format!("{}[n]", key.trim_end_matches(|c: char| c.is_ascii_digit()));
+        match declared.get(key).or_else(|| declared.get(&indexed)) {
             Some(property) => check(item, property, &format!("{at}.{key}"), report),
             None if open => {}
             None => report
@@ -248,4 +250,48 @@ async fn guests_are_found_only_on_their_own_node_and_seeds_are_reproducible() {
     };
     assert_eq!(names(&first), names(&second));
     assert_eq!(first["data"].as_array().unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn guest_config_snapshots_and_nextid_read_like_pve() {
+    let sim = Sim::start().await;
+    let vmid = sim.guest_on_pve1("qemu", true).await;
+    let (_, config) = sim.get(&format!("/nodes/pve1/qemu/{vmid}/config")).await;
+    let config = &config["data"];
+    let digest = config["digest"].as_str().unwrap();
+    assert_eq!(digest.len(), 40);
+    assert!(
+        config["net0"]
+            .as_str()
+            .unwrap()
+            .starts_with("virtio=BC:24:11:")
+    );
+    let (_, again) = sim.get(&format!("/nodes/pve1/qemu/{vmid}/config")).await;
+    assert_eq!(again["data"]["digest"], digest, "the digest is stable");
+
+    let (_, snapshots) = sim.get(&format!("/nodes/pve1/qemu/{vmid}/snapshot")).await;
+    let list = snapshots["data"].as_array().unwrap();
+    let current = list.last().unwrap();
+    assert_eq!(current["name"], "current");
+    assert_eq!(current["description"], "You are here!");
+    if list.len() > 1 {
+        assert_eq!(current["parent"], list[list.len() - 2]["name"]);
+        assert_eq!(config["parent"], current["parent"]);
+    }
+    let (status, body) = sim
+        .get(&format!("/nodes/pve1/qemu/{vmid}/config?snapshot=nope"))
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["message"], "snapshot 'nope' does not exist");
+
+    let (_, next) = sim.get("/cluster/nextid").await;
+    assert_eq!(
+        next["data"], 120,
+        "the default scenario has VMIDs 100 to 119"
+    );
+    let (status, body) = sim.get("/cluster/nextid?vmid=100").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "VM 100 already exists");
+    let (status, _) = sim.get("/cluster/nextid?vmid=500").await;
+    assert_eq!(status, 200);
 }
