@@ -213,7 +213,6 @@ async fn act(
     if let Some(refusal) = power.refusal(&guest) {
         return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, refusal));
     }
-    let cluster = state.cluster.clone();
     let first_line = format!(
         "{} {} {}: {}",
         power.name(),
@@ -221,19 +220,39 @@ async fn act(
         guest.vmid,
         guest.name
     );
-    let upid = cluster.tasks.begin(
-        &node,
-        &power.worker(kind),
-        &guest.vmid.to_string(),
+    let worker = power.worker(kind);
+    let upid = run_task(
+        &state,
+        &guest,
+        &worker,
         &principal.0,
         first_line,
+        move |g| power.apply(g),
     );
+    data(json!(upid))
+}
+
+/// Starts a task for `guest` that applies `effect` to it when it ends after the configured
+/// duration; returns the UPID.
+pub(super) fn run_task(
+    state: &ApiState,
+    guest: &Guest,
+    worker: &str,
+    user: &str,
+    first_line: String,
+    effect: impl FnOnce(&mut Guest) + Send + 'static,
+) -> String {
+    let cluster = state.cluster.clone();
+    let vmid = guest.vmid;
+    let upid = cluster
+        .tasks
+        .begin(&guest.node, worker, &vmid.to_string(), user, first_line);
     let duration: Duration = state.task_duration;
     let task = upid.clone();
     tokio::spawn(async move {
         tokio::time::sleep(duration).await;
-        cluster.update_guest(guest.vmid, |g| power.apply(g));
+        cluster.update_guest(vmid, effect);
         cluster.tasks.finish(&task, "OK".to_owned());
     });
-    data(json!(upid.to_string()))
+    upid.to_string()
 }

@@ -7,6 +7,7 @@ mod actions;
 mod cluster;
 mod guests;
 mod params;
+mod snapshots;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -107,6 +108,7 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
         ),
     ];
     rows.extend(actions::routes());
+    rows.extend(snapshots::routes());
     rows
 }
 

@@ -108,6 +108,11 @@ async fn every_endpoint_answers_as_the_schema_says() {
         .await;
     let upid = started["data"].as_str().expect("a UPID").to_owned();
     sim.wait(&upid).await;
+    for (kind, id) in [("qemu", qemu), ("lxc", lxc)] {
+        let create = format!("/nodes/pve1/{kind}/{id}/snapshot?snapname=conform");
+        let (_, body) = sim.post(&create).await;
+        sim.wait(body["data"].as_str().expect("a UPID")).await;
+    }
 
     let mut report = Report::default();
     let mut posts_answered = 0;
@@ -129,16 +134,20 @@ async fn every_endpoint_answers_as_the_schema_says() {
             .path
             .replace("{node}", "pve1")
             .replace("{vmid}", &vmid.to_string())
-            .replace("{upid}", &upid);
+            .replace("{upid}", &upid)
+            .replace("{snapname}", "conform");
         let path = match endpoint.path {
             "/access/ticket" => format!(
                 "{path}?username=root@pam&password={}",
                 sim.sim.root_password()
             ),
+            p if p.ends_with("/snapshot") && endpoint.method == reqwest::Method::POST => {
+                format!("{path}?snapname=walk")
+            }
             _ => path,
         };
         let (status, body) = sim.call(endpoint.method.clone(), &path).await;
-        if endpoint.method == reqwest::Method::POST && status == 500 {
+        if endpoint.method != reqwest::Method::GET && status == 500 {
             // An action the guest's current state does not allow, refused as PVE does.
             let message = body["message"].as_str().unwrap_or_default();
             assert!(
@@ -148,7 +157,7 @@ async fn every_endpoint_answers_as_the_schema_says() {
             continue;
         }
         assert_eq!(status, 200, "{endpoint:?} {path}: {body}");
-        posts_answered += usize::from(endpoint.method == reqwest::Method::POST);
+        posts_answered += usize::from(endpoint.method != reqwest::Method::GET);
         check(&body["data"], &method["returns"], &path, &mut report);
     }
     println!(
@@ -179,7 +188,8 @@ async fn parameters_are_refused_as_pve_refuses_them() {
             .replace(
                 "{upid}",
                 "UPID:pve1:00001234:00ABCDEF:6745A1C2:qmstart:100:root@pam:",
-            );
+            )
+            .replace("{snapname}", "x");
         let (status, body) = sim.call(endpoint.method, &format!("{path}?bogus=1")).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["message"], "Parameter verification failed.");

@@ -134,3 +134,60 @@ async fn unknown_and_malformed_task_ids_are_refused() {
     assert_eq!(status, 500);
     assert_eq!(body["message"], "no such task");
 }
+
+#[tokio::test]
+async fn snapshots_are_created_rolled_back_and_deleted_as_tasks() {
+    let sim = Sim::start().await;
+    let vmid = sim.guest_on_pve1("qemu", true).await;
+    let base = format!("/nodes/pve1/qemu/{vmid}/snapshot");
+    let (_, body) = sim
+        .post(&format!("{base}?snapname=nightly&description=ok&vmstate=1"))
+        .await;
+    let done = sim.wait(body["data"].as_str().unwrap()).await;
+    assert_eq!(done["type"], "qmsnapshot");
+    assert_eq!(done["exitstatus"], "OK");
+    let (_, list) = sim.get(&base).await;
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[names.len() - 2..], ["nightly", "current"]);
+
+    for (query, message) in [
+        ("snapname=nightly", "snapshot name 'nightly' already used"),
+        ("snapname=current", "snapshot name 'current' is reserved"),
+    ] {
+        let (status, body) = sim.post(&format!("{base}?{query}")).await;
+        assert_eq!(status, 500);
+        assert_eq!(body["message"], message);
+    }
+    let (status, body) = sim.post(&format!("{base}?snapname=../etc")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"]["snapname"].is_string());
+
+    let (_, body) = sim
+        .post(&format!("/nodes/pve1/qemu/{vmid}/status/stop"))
+        .await;
+    sim.wait(body["data"].as_str().unwrap()).await;
+    let (_, body) = sim.post(&format!("{base}/nightly/rollback")).await;
+    sim.wait(body["data"].as_str().unwrap()).await;
+    let (_, current) = sim
+        .get(&format!("/nodes/pve1/qemu/{vmid}/status/current"))
+        .await;
+    assert_eq!(
+        current["data"]["status"], "running",
+        "RAM state resumes the VM"
+    );
+
+    let (_, body) = sim
+        .call(reqwest::Method::DELETE, &format!("{base}/nightly"))
+        .await;
+    sim.wait(body["data"].as_str().unwrap()).await;
+    let (status, body) = sim
+        .call(reqwest::Method::DELETE, &format!("{base}/nightly"))
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["message"], "snapshot 'nightly' does not exist");
+}
