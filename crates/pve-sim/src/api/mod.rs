@@ -1,6 +1,6 @@
 //! The `/api2/json` surface: one table of endpoints (which the conformance test walks),
 //! PVE's envelope (`{"data": ...}`), its error shapes and status codes, parameter checks as
-//! PVE words them, and API-token authentication.
+//! PVE words them, and authentication by API token or by ticket with CSRF token.
 
 mod access;
 mod actions;
