@@ -22,6 +22,15 @@ impl GuestKind {
         }
     }
 
+    /// PVE's worker type for `action` on this kind (`qmstart`, `vzsnapshot`, ...).
+    pub fn worker(self, action: &str) -> String {
+        let prefix = match self {
+            Self::Qemu => "qm",
+            Self::Lxc => "vz",
+        };
+        format!("{prefix}{action}")
+    }
+
     /// PVE's name for the kind, as used in paths and resource ids.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -76,14 +76,6 @@ impl Power {
         }
     }
 
-    fn worker(self, kind: GuestKind) -> String {
-        let prefix = match kind {
-            GuestKind::Qemu => "qm",
-            GuestKind::Lxc => "vz",
-        };
-        format!("{prefix}{}", self.name())
-    }
-
     /// PVE's refusal when the guest is in the wrong state for the action.
     fn refusal(self, guest: &Guest) -> Option<String> {
         let who = format!("{} {}", guest.kind.noun(), guest.vmid);
@@ -220,7 +212,7 @@ async fn act(
         guest.vmid,
         guest.name
     );
-    let worker = power.worker(kind);
+    let worker = kind.worker(power.name());
     let upid = run_task(
         &state,
         &guest,

@@ -65,14 +65,6 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
     rows
 }
 
-fn worker(kind: GuestKind, action: &str) -> String {
-    let prefix = match kind {
-        GuestKind::Qemu => "qm",
-        GuestKind::Lxc => "vz",
-    };
-    format!("{prefix}{action}")
-}
-
 fn failure(message: String) -> PveError {
     PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
 }
@@ -130,7 +122,7 @@ async fn create(
     let upid = run_task(
         &state,
         &guest,
-        &worker(kind, "snapshot"),
+        &kind.worker("snapshot"),
         &principal.0,
         line,
         move |g| {
@@ -156,7 +148,7 @@ async fn remove(
     let upid = run_task(
         &state,
         &guest,
-        &worker(kind, "delsnapshot"),
+        &kind.worker("delsnapshot"),
         &principal.0,
         line,
         move |g| {
@@ -187,7 +179,7 @@ async fn roll_back(
     let upid = run_task(
         &state,
         &guest,
-        &worker(kind, "rollback"),
+        &kind.worker("rollback"),
         &principal.0,
         line,
         move |g| {
