@@ -3,14 +3,70 @@
 //! on another.
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::StatusCode;
+use axum::routing::get;
 use serde_json::Value;
 
 use super::cluster::find_node;
-use super::{Answer, ApiState, PveError, data, params::Params};
+use super::{Answer, ApiState, Handler, PveError, data, params::Params};
 use crate::guests::{Guest, GuestKind};
 
-async fn list(state: ApiState, node: String, params: Params, kind: GuestKind) -> Answer {
+type NodePath = Path<String>;
+type GuestPath = Path<(String, String)>;
+
+/// The guest rows of the endpoint table: the same four reads for QEMU and LXC.
+pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
+    let mut rows: Vec<(Method, &'static str, Handler)> = Vec::new();
+    for (kind, [list_path, current_path, config_path, snapshot_path]) in [
+        (
+            GuestKind::Qemu,
+            [
+                "/nodes/{node}/qemu",
+                "/nodes/{node}/qemu/{vmid}/status/current",
+                "/nodes/{node}/qemu/{vmid}/config",
+                "/nodes/{node}/qemu/{vmid}/snapshot",
+            ],
+        ),
+        (
+            GuestKind::Lxc,
+            [
+                "/nodes/{node}/lxc",
+                "/nodes/{node}/lxc/{vmid}/status/current",
+                "/nodes/{node}/lxc/{vmid}/config",
+                "/nodes/{node}/lxc/{vmid}/snapshot",
+            ],
+        ),
+    ] {
+        let handlers: [(&'static str, Handler); 4] = [
+            (
+                list_path,
+                get(move |s: State<ApiState>, p: NodePath, q: Params| list(s, p, q, kind)),
+            ),
+            (
+                current_path,
+                get(move |s: State<ApiState>, p: GuestPath, q: Params| current(s, p, q, kind)),
+            ),
+            (
+                config_path,
+                get(move |s: State<ApiState>, p: GuestPath, q: Params| config(s, p, q, kind)),
+            ),
+            (
+                snapshot_path,
+                get(move |s: State<ApiState>, p: GuestPath, q: Params| snapshots(s, p, q, kind)),
+            ),
+        ];
+        rows.extend(handlers.map(|(path, handler)| (Method::GET, path, handler)));
+    }
+    rows
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    Path(node): Path<String>,
+    params: Params,
+    kind: GuestKind,
+) -> Answer {
     let allowed: &[&str] = match kind {
         GuestKind::Qemu => &["full"],
         GuestKind::Lxc => &[],
@@ -26,22 +82,6 @@ async fn list(state: ApiState, node: String, params: Params, kind: GuestKind) ->
             .collect()
     });
     data(Value::Array(entries))
-}
-
-pub(super) async fn list_qemu(
-    State(state): State<ApiState>,
-    Path(node): Path<String>,
-    params: Params,
-) -> Answer {
-    list(state, node, params, GuestKind::Qemu).await
-}
-
-pub(super) async fn list_lxc(
-    State(state): State<ApiState>,
-    Path(node): Path<String>,
-    params: Params,
-) -> Answer {
-    list(state, node, params, GuestKind::Lxc).await
 }
 
 /// The guest `vmid` of `kind` on `node`, or the error PVE gives.
@@ -74,8 +114,8 @@ pub(super) fn find_guest(
 }
 
 async fn current(
-    state: ApiState,
-    (node, vmid): (String, String),
+    State(state): State<ApiState>,
+    Path((node, vmid)): Path<(String, String)>,
     params: Params,
     kind: GuestKind,
 ) -> Answer {
@@ -84,25 +124,9 @@ async fn current(
     data(guest.current(state.cluster.elapsed()))
 }
 
-pub(super) async fn current_qemu(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    current(state, path, params, GuestKind::Qemu).await
-}
-
-pub(super) async fn current_lxc(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    current(state, path, params, GuestKind::Lxc).await
-}
-
 async fn config(
-    state: ApiState,
-    (node, vmid): (String, String),
+    State(state): State<ApiState>,
+    Path((node, vmid)): Path<(String, String)>,
     params: Params,
     kind: GuestKind,
 ) -> Answer {
@@ -118,44 +142,12 @@ async fn config(
     data(guest.config())
 }
 
-pub(super) async fn config_qemu(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    config(state, path, params, GuestKind::Qemu).await
-}
-
-pub(super) async fn config_lxc(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    config(state, path, params, GuestKind::Lxc).await
-}
-
 async fn snapshots(
-    state: ApiState,
-    (node, vmid): (String, String),
+    State(state): State<ApiState>,
+    Path((node, vmid)): Path<(String, String)>,
     params: Params,
     kind: GuestKind,
 ) -> Answer {
     params.only(&[])?;
     data(find_guest(&state, &node, &vmid, kind)?.snapshot_list())
-}
-
-pub(super) async fn snapshots_qemu(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    snapshots(state, path, params, GuestKind::Qemu).await
-}
-
-pub(super) async fn snapshots_lxc(
-    State(state): State<ApiState>,
-    Path(path): Path<(String, String)>,
-    params: Params,
-) -> Answer {
-    snapshots(state, path, params, GuestKind::Lxc).await
 }

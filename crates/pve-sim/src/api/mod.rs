@@ -61,40 +61,8 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
             "/nodes/{node}/status",
             get(cluster::node_status),
         ),
-        (Method::GET, "/nodes/{node}/qemu", get(guests::list_qemu)),
-        (Method::GET, "/nodes/{node}/lxc", get(guests::list_lxc)),
-        (
-            Method::GET,
-            "/nodes/{node}/qemu/{vmid}/status/current",
-            get(guests::current_qemu),
-        ),
-        (
-            Method::GET,
-            "/nodes/{node}/lxc/{vmid}/status/current",
-            get(guests::current_lxc),
-        ),
         (Method::GET, "/cluster/tasks", get(tasks::cluster_tasks)),
         (Method::GET, "/cluster/nextid", get(cluster::nextid)),
-        (
-            Method::GET,
-            "/nodes/{node}/qemu/{vmid}/config",
-            get(guests::config_qemu),
-        ),
-        (
-            Method::GET,
-            "/nodes/{node}/lxc/{vmid}/config",
-            get(guests::config_lxc),
-        ),
-        (
-            Method::GET,
-            "/nodes/{node}/qemu/{vmid}/snapshot",
-            get(guests::snapshots_qemu),
-        ),
-        (
-            Method::GET,
-            "/nodes/{node}/lxc/{vmid}/snapshot",
-            get(guests::snapshots_lxc),
-        ),
         (Method::GET, "/nodes/{node}/tasks", get(tasks::node_tasks)),
         (
             Method::GET,
@@ -107,6 +75,7 @@ fn table() -> Vec<(Method, &'static str, Handler)> {
             get(tasks::log),
         ),
     ];
+    rows.extend(guests::routes());
     rows.extend(actions::routes());
     rows.extend(snapshots::routes());
     rows
