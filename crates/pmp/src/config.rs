@@ -52,6 +52,68 @@ pub struct Config {
     pub session_idle_timeout_secs: u64,
     /// A browser session ends this many seconds after sign-in, however active.
     pub session_absolute_timeout_secs: u64,
+    /// Lifetime of an API access token (JWT), in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of an API refresh token, in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// The JWT signing secret (at least 32 bytes); usually given as `PMP_JWT_SECRET`.
+    pub jwt_secret: Option<SecretValue>,
+    /// A file holding the JWT signing secret.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// The data key encrypting secrets at rest: 32 bytes in standard base64 (`PMP_SECRET_KEY`).
+    pub secret_key: Option<SecretValue>,
+    /// A file holding the data key.
+    pub secret_key_file: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// The trusted proxy terminates TLS, so cookies are marked Secure though we serve HTTP.
+    pub proxy_tls: bool,
+}
+
+/// A secret given in the configuration: never printed, not even by `Debug`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretValue(pub String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for SecretValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+/// A trusted proxy: one address (`10.0.0.5`) or a range (`10.0.0.0/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        raw.parse::<ipnet::IpNet>()
+            .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(Self)
+            .map_err(|_| format!("`{raw}` is neither an IP address nor a CIDR range"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyNet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ProxyNet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
 }
 
 impl Default for Config {
@@ -70,6 +132,14 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             session_idle_timeout_secs: 30 * 60,
             session_absolute_timeout_secs: 12 * 60 * 60,
+            access_token_ttl_secs: 60 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            jwt_secret: None,
+            jwt_secret_file: None,
+            secret_key: None,
+            secret_key_file: None,
+            trusted_proxies: Vec::new(),
+            proxy_tls: false,
         }
     }
 }
@@ -146,6 +216,12 @@ impl Config {
         }
         if self.session_absolute_timeout_secs == 0 {
             return Err(ConfigError::Zero("session_absolute_timeout_secs"));
+        }
+        if self.access_token_ttl_secs == 0 {
+            return Err(ConfigError::Zero("access_token_ttl_secs"));
+        }
+        if self.refresh_token_ttl_secs == 0 {
+            return Err(ConfigError::Zero("refresh_token_ttl_secs"));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod logging;
+pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod web;

@@ -15,8 +15,8 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::db::{Db, DbError, PoolSettings};
 use crate::http::{self, AppState};
-use crate::identity::sessions::SessionPolicy;
 use crate::identity::setup;
+use crate::secrets::{KeyError, Keys};
 
 /// Why the portal could not start, in one sentence for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -71,14 +73,10 @@ impl Portal {
             addr: config.listen,
             source,
         })?;
+        let keys = Keys::load(config)?;
         let db = open_database(config).await?;
         let setup_token = setup::issue_token(&db).await?;
-        let sessions = SessionPolicy {
-            idle_secs: config.session_idle_timeout_secs,
-            absolute_secs: config.session_absolute_timeout_secs,
-            secure: tls.is_some(),
-        };
-        let state = AppState::new(db.clone(), tls.is_some(), sessions);
+        let state = AppState::new(db.clone(), config, tls.is_some(), keys);
         let app = http::router(state, config.max_body_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();

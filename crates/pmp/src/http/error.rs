@@ -16,8 +16,14 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    #[error("{1}")]
+    Unauthorized(&'static str, String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    TooLarge,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("too many attempts; retry after {0} s")]
@@ -36,6 +42,14 @@ pub struct ErrorBody {
 }
 
 impl AppError {
+    /// 401 with the generic code: missing, invalid or expired credentials.
+    pub fn unauthorized() -> Self {
+        Self::Unauthorized(
+            "unauthorized",
+            "Sign in, or send a valid access token.".to_owned(),
+        )
+    }
+
     /// Wraps any error whose text must stay in the log.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::Internal(detail.to_string())
@@ -49,7 +63,14 @@ impl AppError {
                 "There is nothing here.".to_owned(),
             ),
             Self::BadRequest(msg) => (StatusCode::BAD_REQUEST, "bad_request", msg.clone()),
+            Self::Unauthorized(code, msg) => (StatusCode::UNAUTHORIZED, code, msg.clone()),
             Self::Forbidden(msg) => (StatusCode::FORBIDDEN, "forbidden", msg.clone()),
+            Self::Conflict(msg) => (StatusCode::CONFLICT, "conflict", msg.clone()),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "The request body is larger than this portal accepts.".to_owned(),
+            ),
             Self::Unavailable(msg) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.clone()),
             Self::TooMany(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,

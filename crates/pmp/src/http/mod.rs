@@ -1,8 +1,10 @@
 //! Router assembly and the plumbing every feature shares: state, middleware order, fallbacks.
 //! Feature modules own their routes; this module only stitches them together.
 
+mod client;
 mod error;
 mod headers;
+mod json;
 mod origin;
 mod request_id;
 
@@ -16,16 +18,21 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use client::{Client, client_ip};
 pub use error::{AppError, ErrorBody, PageError};
 pub use headers::{CONTENT_SECURITY_POLICY, Transport};
+pub use json::ApiJson;
 pub use origin::{is_same_origin, refuse_cross_site};
 pub use request_id::{REQUEST_ID, RequestId};
 
+use crate::config::{Config, ProxyNet};
 use crate::db::Db;
+use crate::identity::jwt::TokenPolicy;
 use crate::identity::sessions::SessionPolicy;
+use crate::secrets::Keys;
 use crate::web::Shell;
 
-/// What handlers share: the database and the facts of how the portal is served.
+/// What handlers share: the database, the keys and the facts of how the portal is served.
 #[derive(Debug, Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -36,19 +43,53 @@ struct Inner {
     db: Db,
     tls: bool,
     sessions: SessionPolicy,
+    tokens: TokenPolicy,
+    keys: Keys,
+    trusted_proxies: Vec<ProxyNet>,
 }
 
 impl AppState {
-    /// Bundles the shared state.
-    pub fn new(db: Db, tls: bool, sessions: SessionPolicy) -> Self {
+    /// Bundles the shared state; `tls` says whether the portal terminates TLS itself.
+    pub fn new(db: Db, config: &Config, tls: bool, keys: Keys) -> Self {
+        let sessions = SessionPolicy {
+            idle_secs: config.session_idle_timeout_secs,
+            absolute_secs: config.session_absolute_timeout_secs,
+            secure: tls || config.proxy_tls,
+        };
+        let tokens = TokenPolicy {
+            access_secs: config.access_token_ttl_secs,
+            refresh_secs: config.refresh_token_ttl_secs,
+        };
         Self {
-            inner: Arc::new(Inner { db, tls, sessions }),
+            inner: Arc::new(Inner {
+                db,
+                tls,
+                sessions,
+                tokens,
+                keys,
+                trusted_proxies: config.trusted_proxies.clone(),
+            }),
         }
     }
 
     /// How browser sessions live and are sent.
     pub fn sessions(&self) -> &SessionPolicy {
         &self.inner.sessions
+    }
+
+    /// How long API tokens live.
+    pub fn tokens(&self) -> &TokenPolicy {
+        &self.inner.tokens
+    }
+
+    /// The JWT secret and the data key.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[ProxyNet] {
+        &self.inner.trusted_proxies
     }
 
     /// The database pool.
@@ -60,6 +101,18 @@ impl AppState {
     pub fn tls(&self) -> bool {
         self.inner.tls
     }
+}
+
+/// The value of the cookie `name` in a request's headers, if present.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -1,22 +1,22 @@
-//! Signing in and out. Wrong username and wrong password get the same answer after the same
-//! work (a password hash is always verified), so the form does not reveal who has an account.
-
-use std::net::SocketAddr;
+//! Signing in and out in the browser. The password step and the TOTP step are checked by
+//! `authenticate`; between them the browser holds only a short-lived, single-use pending
+//! token (stored hashed), never a session. Signing in while signed in ends the old session.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
-use crate::db::Db;
-use crate::http::{AppError, AppState, PageError, refuse_cross_site};
-use crate::identity::sessions::{self, MaybeSession};
-use crate::identity::users::Username;
-use crate::identity::{password, throttle};
+use crate::db::{Db, DbError};
+use crate::http::{AppError, AppState, Client, PageError, cookie, refuse_cross_site};
+use crate::identity::authenticate::{self, Refusal};
+use crate::identity::sessions::{self, MaybeSession, SessionPolicy};
+use crate::identity::users::{self, User};
+use crate::identity::{digest, random_token, totp};
+use crate::settings::now;
 use crate::web::{Shell, render};
 use crate::with_pool;
 
@@ -24,6 +24,7 @@ use crate::with_pool;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(form).post(submit))
+        .route("/login/totp", post(submit_totp))
         .route("/logout", post(logout))
 }
 
@@ -32,6 +33,13 @@ pub fn routes() -> Router<AppState> {
 struct LoginPage {
     shell: Shell,
     username: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "identity/login_totp.html")]
+struct TotpPage {
+    shell: Shell,
     error: Option<&'static str>,
 }
 
@@ -44,12 +52,23 @@ struct LoginForm {
 }
 
 #[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Deserialize)]
 struct LogoutForm {
     #[serde(default)]
     csrf: String,
 }
 
 const WRONG: &str = "The username or password is wrong.";
+const WRONG_CODE: &str =
+    "That code is not valid. Codes change every 30 seconds, and each works once.";
+const PENDING_COOKIE: &str = "pmp_pending_login";
+/// The TOTP step must follow the password step within this many seconds.
+const PENDING_SECS: i64 = 300;
 
 async fn form(MaybeSession(session): MaybeSession, shell: Shell) -> Result<Response, PageError> {
     if session.is_some() {
@@ -63,97 +82,169 @@ async fn form(MaybeSession(session): MaybeSession, shell: Shell) -> Result<Respo
     render(&page, StatusCode::OK)
 }
 
-/// A hash to verify against when the user does not exist, so both failures cost the same.
-async fn decoy_hash() -> Result<&'static String, AppError> {
-    static DECOY: OnceCell<String> = OnceCell::const_new();
-    DECOY
-        .get_or_try_init(|| password::hash("decoy password never matches".to_owned()))
-        .await
-        .map_err(AppError::internal)
-}
-
-/// The id of the enabled user `username` whose password is `password`.
-async fn check_credentials(
-    db: &Db,
-    username: &str,
-    password: String,
-) -> Result<Option<String>, AppError> {
-    const FIND: &str =
-        "SELECT id, password_hash FROM users WHERE username = $1 AND disabled = FALSE";
-    let row: Option<(String, String)> = match Username::parse(username) {
-        Ok(name) => with_pool!(db, pool => sqlx::query_as(FIND)
-            .bind(name.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(AppError::internal)?),
-        Err(_) => None,
-    };
-    let (id, stored) = match row {
-        Some((id, stored)) => (Some(id), stored),
-        None => (None, decoy_hash().await?.clone()),
-    };
-    let matches = password::verify(password, stored)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(id.filter(|_| matches))
+fn refusal_page(
+    refusal: Refusal,
+    shell: Shell,
+    page: impl FnOnce(Shell) -> Result<Response, PageError>,
+) -> Result<Response, PageError> {
+    match refusal {
+        Refusal::Wrong => page(shell),
+        Refusal::Locked(wait) => Err(PageError::in_shell(AppError::TooMany(wait), shell)),
+        Refusal::Internal(e) => Err(PageError::in_shell(e, shell)),
+    }
 }
 
 async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    MaybeSession(current): MaybeSession,
+    client: Client,
     shell: Shell,
     headers: HeaderMap,
     Form(input): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     refuse_cross_site(&headers, &shell, "sign-in")?;
-    let db = state.db();
-    let account = throttle::Key::account(&input.username);
-    let address = throttle::Key::address(&peer.ip().to_string());
-    for key in [&account, &address] {
-        if let Some(wait) = throttle::locked_for(db, key)
-            .await
-            .map_err(AppError::internal)?
-        {
-            tracing::warn!(ip = %peer.ip(), "sign-in refused while locked");
-            return Err(PageError::in_shell(AppError::TooMany(wait), shell));
-        }
-    }
-    let password = if input.password.chars().count() > password::MAX_LENGTH {
-        String::new()
-    } else {
-        input.password
-    };
-    let Some(user_id) = check_credentials(db, &input.username, password).await? else {
-        tracing::warn!(ip = %peer.ip(), "sign-in failed");
-        for (key, limit) in [(&account, throttle::ACCOUNT), (&address, throttle::ADDRESS)] {
-            if throttle::fail(db, key, limit)
-                .await
-                .map_err(AppError::internal)?
-            {
-                tracing::warn!(ip = %peer.ip(), lock_secs = limit.lock_secs, "sign-in locked after repeated failures");
+    let user =
+        match authenticate::password_step(&state, &client, &input.username, input.password).await {
+            Ok(user) => user,
+            Err(refusal) => {
+                let username = input.username.chars().take(64).collect();
+                return refusal_page(refusal, shell, |shell| {
+                    render(
+                        &LoginPage {
+                            shell,
+                            username,
+                            error: Some(WRONG),
+                        },
+                        StatusCode::UNAUTHORIZED,
+                    )
+                });
             }
-        }
-        let page = LoginPage {
-            shell,
-            username: input.username.chars().take(64).collect(),
-            error: Some(WRONG),
         };
-        return render(&page, StatusCode::UNAUTHORIZED);
+    if let Some(old) = current {
+        sessions::end(state.db(), &old)
+            .await
+            .map_err(AppError::internal)?;
+    }
+    if totp::is_enabled(state.db(), &user.id)
+        .await
+        .map_err(AppError::internal)?
+    {
+        let pending = start_pending(state.db(), &user.id)
+            .await
+            .map_err(AppError::internal)?;
+        let mut response = render(&TotpPage { shell, error: None }, StatusCode::OK)?;
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            pending_cookie(state.sessions(), &pending, PENDING_SECS),
+        );
+        return Ok(response);
+    }
+    start_session(&state, &client, &user, "password").await
+}
+
+async fn submit_totp(
+    State(state): State<AppState>,
+    client: Client,
+    shell: Shell,
+    headers: HeaderMap,
+    Form(input): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    refuse_cross_site(&headers, &shell, "second factor")?;
+    let expired = || Ok(Redirect::to("/login").into_response());
+    let Some(pending) = cookie(&headers, PENDING_COOKIE) else {
+        return expired();
     };
-    throttle::clear(db, &account)
+    let Some(user) = pending_user(state.db(), &pending)
+        .await
+        .map_err(AppError::internal)?
+    else {
+        return expired();
+    };
+    if let Err(refusal) = authenticate::totp_step(&state, &client, &user, &input.code).await {
+        return refusal_page(refusal, shell, |shell| {
+            render(
+                &TotpPage {
+                    shell,
+                    error: Some(WRONG_CODE),
+                },
+                StatusCode::UNAUTHORIZED,
+            )
+        });
+    }
+    end_pending(state.db(), &pending)
         .await
         .map_err(AppError::internal)?;
-    let (ip, agent) = sessions::client(peer, &headers);
+    let mut response = start_session(&state, &client, &user, "password and TOTP").await?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, pending_cookie(state.sessions(), "", 0));
+    Ok(response)
+}
+
+/// Creates the session and sends the person where they must go first.
+async fn start_session(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    how: &str,
+) -> Result<Response, PageError> {
     let policy = state.sessions();
-    let token = sessions::create(state.db(), policy, &user_id, &ip, &agent)
-        .await
-        .map_err(AppError::internal)?;
-    tracing::info!(%user_id, %ip, "signed in");
-    let mut response = Redirect::to("/").into_response();
+    let token = sessions::create(
+        state.db(),
+        policy,
+        &user.id,
+        &client.ip.to_string(),
+        &client.user_agent,
+    )
+    .await
+    .map_err(AppError::internal)?;
+    authenticate::succeeded(state, client, user, how).await?;
+    let to = if user.must_change_password {
+        "/account/password"
+    } else {
+        "/"
+    };
+    let mut response = Redirect::to(to).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, policy.set_cookie(&token));
     Ok(response)
+}
+
+fn pending_cookie(policy: &SessionPolicy, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if policy.secure { "; Secure" } else { "" };
+    let value = format!(
+        "{PENDING_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn start_pending(db: &Db, user_id: &str) -> Result<String, DbError> {
+    const PURGE: &str = "DELETE FROM pending_logins WHERE expires_at <= $1";
+    const SQL: &str =
+        "INSERT INTO pending_logins (token_hash, user_id, expires_at) VALUES ($1, $2, $3)";
+    let token = random_token();
+    let now = now();
+    with_pool!(db, pool => sqlx::query(PURGE).bind(now).execute(pool).await?.rows_affected());
+    with_pool!(db, pool => sqlx::query(SQL).bind(digest(&token)).bind(user_id).bind(now + PENDING_SECS).execute(pool).await?.rows_affected());
+    Ok(token)
+}
+
+/// The enabled user a live pending token belongs to.
+async fn pending_user(db: &Db, token: &str) -> Result<Option<User>, DbError> {
+    const SQL: &str =
+        "SELECT user_id FROM pending_logins WHERE token_hash = $1 AND expires_at > $2";
+    let user_id: Option<String> = with_pool!(db, pool => sqlx::query_scalar(SQL).bind(digest(token)).bind(now()).fetch_optional(pool).await?);
+    match user_id {
+        Some(id) => Ok(users::by_id(db, &id).await?.filter(|u| !u.disabled)),
+        None => Ok(None),
+    }
+}
+
+async fn end_pending(db: &Db, token: &str) -> Result<(), DbError> {
+    const SQL: &str = "DELETE FROM pending_logins WHERE token_hash = $1";
+    with_pool!(db, pool => sqlx::query(SQL).bind(digest(token)).execute(pool).await?.rows_affected());
+    Ok(())
 }
 
 async fn logout(

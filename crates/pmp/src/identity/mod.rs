@@ -2,23 +2,49 @@
 //! browser sessions.
 
 pub mod admin_cli;
+mod api;
+pub mod api_tokens;
+mod authenticate;
+pub mod events;
+pub mod jwt;
 mod login;
 pub mod password;
+pub mod principal;
+pub mod refresh;
 pub mod sessions;
 mod sessions_page;
 pub mod setup;
 pub mod throttle;
+pub mod totp;
 pub mod users;
 
 use axum::Router;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
 
 use crate::http::AppState;
 
 /// Identity routes.
 pub fn routes() -> Router<AppState> {
     setup::routes()
+        .merge(api::routes())
         .merge(login::routes())
         .merge(sessions_page::routes())
+}
+
+/// 32 random bytes in URL-safe base64: session ids, refresh tokens, setup tokens.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of a random token, as stored: tokens are stored only this way, so a copy of
+/// the database opens nothing. (Random tokens need no slow hash; passwords do.)
+pub fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Compares two secrets in constant time (the length is not secret).

@@ -104,6 +104,24 @@ pub async fn verify(password: String, stored: String) -> Result<bool, PasswordEr
     .map_err(|e| PasswordError::Hashing(e.to_string()))?
 }
 
+/// True when `stored` was made with other parameters than today's (an older or weaker
+/// setting, or another algorithm), so the password should be hashed again at sign-in.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return true;
+    };
+    let Ok(current) = argon2() else {
+        return false;
+    };
+    let params = current.params();
+    let get = |name: &str| parsed.params.get_decimal(name);
+    parsed.algorithm.as_str() != "argon2id"
+        || parsed.version != Some(0x13)
+        || get("m") != Some(params.m_cost())
+        || get("t") != Some(params.t_cost())
+        || get("p") != Some(params.p_cost())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,9 +171,19 @@ mod tests {
                 .unwrap()
         );
         assert!(
-            !verify("wrong horse battery".to_owned(), stored)
+            !verify("wrong horse battery".to_owned(), stored.clone())
                 .await
                 .unwrap()
         );
+        assert!(!needs_rehash(&stored));
+    }
+
+    #[test]
+    fn weaker_or_foreign_hashes_are_upgraded() {
+        let weak = "$argon2id$v=19$m=4096,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$\
+            ZBBhvD2aHEOlE0ViRwXv7Q5x/MFg2gS8zBb2lxrMQ1M";
+        assert!(needs_rehash(weak));
+        assert!(needs_rehash("$2b$12$abcdefghijklmnopqrstuv"));
+        assert!(needs_rehash("not a hash"));
     }
 }

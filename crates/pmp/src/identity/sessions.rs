@@ -3,19 +3,14 @@
 //! per-session CSRF token for every state-changing form.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore as _;
-use sha2::{Digest, Sha256};
+use axum::http::{HeaderMap, HeaderValue};
 
 use crate::db::{Db, DbError};
-use crate::http::{AppError, AppState, PageError, is_same_origin};
-use crate::identity::secret_eq;
+use crate::http::{AppError, AppState, PageError, cookie, is_same_origin};
+use crate::identity::{digest as hash, random_token, secret_eq};
 use crate::settings::now;
 use crate::web::Shell;
 use crate::with_pool;
@@ -83,16 +78,6 @@ impl Session {
     }
 }
 
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 fn seconds(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -130,13 +115,7 @@ impl SessionPolicy {
 
     /// The session token the request carries, if any.
     pub fn token_from(&self, headers: &HeaderMap) -> Option<String> {
-        let prefix = format!("{}=", self.cookie_name());
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(prefix.as_str()).map(str::to_owned))
+        cookie(headers, self.cookie_name())
     }
 }
 
@@ -265,19 +244,10 @@ impl FromRequestParts<AppState> for MaybeSession {
     }
 }
 
-/// The peer address and user agent of a request, for the sessions list and the audit log.
-pub fn client(peer: SocketAddr, headers: &HeaderMap) -> (String, String) {
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (peer.ip().to_string(), agent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn cookies_are_hardened_and_host_prefixed_only_when_secure() {

@@ -9,16 +9,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore as _;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
 use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::users::Username;
-use crate::identity::{password, secret_eq};
+use crate::identity::{digest, password, random_token, secret_eq};
 use crate::settings::{self, Key};
 use crate::web::{Shell, render};
 use crate::with_pool;
@@ -41,9 +37,7 @@ pub async fn issue_token(db: &Db) -> Result<Option<String>, DbError> {
     if is_complete(db).await? {
         return Ok(None);
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let token = random_token();
     settings::set(db, TOKEN_DIGEST, &digest(&token)).await?;
     Ok(Some(token))
 }
@@ -51,10 +45,6 @@ pub async fn issue_token(db: &Db) -> Result<Option<String>, DbError> {
 /// The link a person opens to run the wizard.
 pub fn link(base_url: &str, token: &str) -> String {
     format!("{}/setup?token={token}", base_url.trim_end_matches('/'))
-}
-
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Whether `token` is the one most recently issued; compares digests in constant time.

@@ -1,6 +1,14 @@
-//! The `users` table: usernames are validated once, here, so nothing else handles raw names.
+//! The `users` table: usernames are validated once, here, so nothing else handles raw names,
+//! and every change that takes rights away (disable, delete, demote, password reset) revokes
+//! the user's sessions, refresh tokens and API tokens in the same transaction.
 
 use std::fmt;
+
+use serde::Serialize;
+
+use crate::db::{Db, DbError};
+use crate::settings::now;
+use crate::with_pool;
 
 /// A validated username: 3 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or
 /// digit. Lower-case ASCII only, so look-alike and mixed-case names cannot collide visually.
@@ -42,6 +50,210 @@ impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A portal user as the rest of the code sees it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Stable id (a UUID).
+    pub id: String,
+    /// The username.
+    pub username: String,
+    /// Holds every privilege everywhere.
+    pub is_admin: bool,
+    /// May not sign in.
+    pub disabled: bool,
+    /// Must choose a new password before doing anything else.
+    pub must_change_password: bool,
+    /// Bumped to void every access token issued before.
+    #[serde(skip)]
+    pub auth_epoch: i64,
+    /// Unix time of creation.
+    pub created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, username, is_admin, disabled, must_change_password, auth_epoch, created_at";
+
+/// Why a user change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("a user with this name already exists")]
+    Taken,
+    #[error("the last enabled administrator cannot be disabled, demoted or deleted")]
+    LastAdmin,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for UserError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => Self::Taken,
+            _ => Self::Db(e.into()),
+        }
+    }
+}
+
+/// The user with id `id`, enabled or not.
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    Ok(
+        with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?),
+    )
+}
+
+/// The user named `name`, enabled or not.
+pub async fn by_name(db: &Db, name: &Username) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
+    Ok(
+        with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(name.as_str()).fetch_optional(pool).await?),
+    )
+}
+
+/// Every user, by name.
+pub async fn list(db: &Db) -> Result<Vec<User>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
+    Ok(
+        with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(pool).await?),
+    )
+}
+
+/// The stored password hash of an enabled user, with the user.
+pub async fn credentials(db: &Db, name: &Username) -> Result<Option<(User, String)>, DbError> {
+    let Some(user) = by_name(db, name).await?.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    const SQL: &str = "SELECT password_hash FROM users WHERE id = $1";
+    let hash: Option<String> =
+        with_pool!(db, pool => sqlx::query_scalar(SQL).bind(&user.id).fetch_optional(pool).await?);
+    Ok(hash.map(|h| (user, h)))
+}
+
+/// Creates a user; with `must_change_password` they choose their own at first sign-in.
+pub async fn create(
+    db: &Db,
+    name: &Username,
+    password_hash: &str,
+    is_admin: bool,
+    must_change_password: bool,
+) -> Result<User, UserError> {
+    const SQL: &str = "INSERT INTO users (id, username, password_hash, is_admin, disabled,         created_at, must_change_password, auth_epoch) VALUES ($1, $2, $3, $4, FALSE, $5, $6, 0)";
+    let id = uuid::Uuid::new_v4().to_string();
+    with_pool!(db, pool => sqlx::query(SQL)
+        .bind(&id)
+        .bind(name.as_str())
+        .bind(password_hash)
+        .bind(is_admin)
+        .bind(now())
+        .bind(must_change_password)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(by_id(db, &id)
+        .await?
+        .ok_or(DbError::Query(sqlx::Error::RowNotFound))?)
+}
+
+/// Statements that end every credential a user holds, run in one transaction with the change
+/// that calls for it. The epoch bump voids outstanding JWTs.
+const REVOKE_ALL: [&str; 4] = [
+    "DELETE FROM sessions WHERE user_id = $1",
+    "DELETE FROM refresh_tokens WHERE user_id = $1",
+    "DELETE FROM api_tokens WHERE user_id = $1",
+    "UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = $1",
+];
+
+/// Counts enabled administrators other than `id`, inside the caller's transaction.
+const OTHER_ADMINS: &str =
+    "SELECT COUNT(*) FROM users WHERE is_admin = TRUE AND disabled = FALSE AND id <> $1";
+
+/// Sets a user's role and enabled flag. Taking rights away (disable, demote) revokes every
+/// credential at once. The last enabled administrator cannot lose that standing.
+pub async fn update(db: &Db, id: &str, is_admin: bool, disabled: bool) -> Result<(), UserError> {
+    const UPDATE: &str = "UPDATE users SET is_admin = $2, disabled = $3 WHERE id = $1";
+    let Some(before) = by_id(db, id).await? else {
+        return Err(UserError::Db(DbError::Query(sqlx::Error::RowNotFound)));
+    };
+    let loses_rights = (before.is_admin && !is_admin) || (!before.disabled && disabled);
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if before.is_admin && (!is_admin || disabled) {
+            let others: i64 = sqlx::query_scalar(OTHER_ADMINS).bind(id).fetch_one(&mut *tx).await?;
+            if others == 0 {
+                return Err(UserError::LastAdmin);
+            }
+        }
+        sqlx::query(UPDATE).bind(id).bind(is_admin).bind(disabled).execute(&mut *tx).await?;
+        if loses_rights {
+            for sql in REVOKE_ALL {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Deletes a user (their sessions and tokens go with them by cascade); never the last admin.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, UserError> {
+    const DELETE: &str = "DELETE FROM users WHERE id = $1";
+    let Some(before) = by_id(db, id).await? else {
+        return Ok(false);
+    };
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if before.is_admin {
+            let others: i64 = sqlx::query_scalar(OTHER_ADMINS).bind(id).fetch_one(&mut *tx).await?;
+            if others == 0 {
+                return Err(UserError::LastAdmin);
+            }
+        }
+        sqlx::query(DELETE).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(true)
+}
+
+/// Stores a new password hash. A reset by an administrator (`must_change`) revokes every
+/// credential. A change by the user ends their other sessions, refresh tokens and access
+/// tokens but keeps `keep_session` (the one they are using) and their named API tokens,
+/// which they manage on their own.
+pub async fn set_password(
+    db: &Db,
+    id: &str,
+    password_hash: &str,
+    must_change: bool,
+    keep_session: Option<&str>,
+) -> Result<(), DbError> {
+    const UPDATE: &str =
+        "UPDATE users SET password_hash = $2, must_change_password = $3 WHERE id = $1";
+    const OTHER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
+    let [_, refresh, _, bump] = REVOKE_ALL;
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(UPDATE).bind(id).bind(password_hash).bind(must_change).execute(&mut *tx).await?;
+        if must_change {
+            for sql in REVOKE_ALL {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+        } else {
+            sqlx::query(OTHER_SESSIONS).bind(id).bind(keep_session.unwrap_or("")).execute(&mut *tx).await?;
+            for sql in [refresh, bump] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Replaces a password hash with a stronger one of the same password (after sign-in, when the
+/// hashing parameters have changed); nothing is revoked.
+pub async fn upgrade_hash(db: &Db, id: &str, password_hash: &str) -> Result<(), DbError> {
+    const SQL: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
+    with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(password_hash).execute(pool).await?.rows_affected());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
@@ -98,16 +98,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        let choice = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == THEME_COOKIE)
-            .map(|(_, value)| value);
-        Ok(Shell::with_theme(choice))
+        let choice = crate::http::cookie(&parts.headers, THEME_COOKIE);
+        Ok(Shell::with_theme(choice.as_deref()))
     }
 }
 

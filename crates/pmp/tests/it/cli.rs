@@ -167,13 +167,27 @@ fn a_read_only_data_directory_is_named() {
     std::fs::set_permissions(&readonly, std::fs::Permissions::from_mode(0o555)).unwrap();
     fails_with(
         serve_unprivileged(&binary, dir.path(), "readonly/data"),
-        &["cannot create the database directory", "readonly/data"],
+        &[
+            "cannot write a new JWT secret to readonly/data/jwt.secret",
+            "Permission denied",
+        ],
     );
 
     // An existing database file that cannot be written is named too.
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("pmp.db"), b"").unwrap();
+    // Keys already in place (readable), so start-up gets as far as the database.
+    std::fs::write(
+        data.join("jwt.secret"),
+        "k8Jq2vN0pWm5Rz7Lx4Tb9Yc1Hd6Fg3Ae-uQ",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("secret.key"),
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+    )
+    .unwrap();
     std::fs::set_permissions(data.join("pmp.db"), std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
     fails_with(

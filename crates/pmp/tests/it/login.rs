@@ -206,22 +206,44 @@ async fn repeated_failures_lock_the_account_then_the_address_for_a_while(engine:
     );
     assert_eq!(session_rows(&app).await, 0);
 
-    // The lock is temporary: once it lapses the right password works and clears the count.
-    with_pool!(app.portal.db(), pool => sqlx::query("UPDATE throttle SET locked_until = 0")
-        .execute(pool).await.unwrap().rows_affected());
+    // The lock is temporary, and the next one after more failures lasts twice as long.
+    let lapse = || async {
+        with_pool!(app.portal.db(), pool => sqlx::query("UPDATE throttle SET locked_until = 0")
+            .execute(pool).await.unwrap().rows_affected());
+    };
+    lapse().await;
+    for _ in 0..4 {
+        let response = login(&app, "alice", "wrong password here").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let again = login(&app, "alice", "wrong password here").await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    let locked = login(&app, "alice", PASSWORD).await;
+    let retry: i64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1790..=1800).contains(&retry), "{retry}");
+
+    // Once it lapses the right password works and clears this address's count.
+    lapse().await;
     assert_eq!(
         login(&app, "alice", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
-    let account: i64 = with_pool!(app.portal.db(), pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM throttle WHERE key LIKE 'account:%'").fetch_one(pool).await.unwrap());
-    assert_eq!(account, 0);
+    let pair: i64 = with_pool!(app.portal.db(), pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM throttle WHERE key LIKE 'account:%@%'").fetch_one(pool).await.unwrap());
+    assert_eq!(pair, 0);
 
-    // One address guessing many accounts is stopped too, at a looser limit.
-    for i in 0..25 {
+    // One address guessing many accounts is stopped too, at a looser limit (30 failures,
+    // of which 10 were above): the thirtieth is answered as throttled.
+    for i in 0..19 {
         let response = login(&app, &format!("user{i}"), "wrong password here").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
     }
+    let thirtieth = login(&app, "user99", "wrong password here").await;
+    assert_eq!(thirtieth.status(), StatusCode::TOO_MANY_REQUESTS);
     let address = login(&app, "alice", PASSWORD).await;
     assert_eq!(address.status(), StatusCode::TOO_MANY_REQUESTS);
 }

@@ -172,6 +172,69 @@ impl TestApp {
         assert!(created);
     }
 
+    /// Creates a further user with `PASSWORD`, directly in the store; returns their id.
+    pub async fn create_user(&self, username: &str, is_admin: bool) -> String {
+        let name = pmp::identity::users::Username::parse(username).expect("valid name");
+        let hash = pmp::identity::password::hash(PASSWORD.to_owned())
+            .await
+            .expect("hash");
+        pmp::identity::users::create(self.portal.db(), &name, &hash, is_admin, false)
+            .await
+            .expect("store")
+            .id
+    }
+
+    /// `POST /api/v1/auth/token` for `username` with `PASSWORD`; the JSON answer.
+    pub async fn api_token(&self, username: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "token request failed");
+        response.json().await.expect("json")
+    }
+
+    /// GETs `path` with `Authorization: Bearer {token}`.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POSTs JSON `body` to `path`.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The kinds of stored security events, oldest first.
+    pub async fn event_kinds(&self) -> Vec<String> {
+        let mut events = pmp::identity::events::recent(self.portal.db(), None, 1000)
+            .await
+            .expect("events");
+        events.reverse();
+        events.into_iter().map(|e| e.kind).collect()
+    }
+
+    /// The JWT secret the portal generated in its data directory.
+    pub fn jwt_secret(&self) -> Vec<u8> {
+        std::fs::read_to_string(self._data.path().join("jwt.secret"))
+            .expect("generated secret")
+            .trim()
+            .as_bytes()
+            .to_vec()
+    }
+
     /// Signs in and returns the session cookie (`name=value`).
     pub async fn sign_in(&self, username: &str) -> String {
         let response = self

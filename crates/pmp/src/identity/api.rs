@@ -1,0 +1,274 @@
+//! The identity part of the JSON API: first-run setup, access and refresh tokens, and `me`.
+//! Contract (kept stable for scripts): `POST /api/v1/setup` 201/401/409; `POST
+//! /api/v1/auth/token` 200 with `{access_token, token_type, expires_in, refresh_token}`, 401
+//! `totp_required` when a second factor is due; `POST /api/v1/auth/refresh` rotates; a spent
+//! refresh token revokes its family; `GET /api/v1/me` 200 or 401.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::identity::authenticate::{self, Refusal};
+use crate::identity::events::{self, Kind, Subject};
+use crate::identity::principal::{Principal, Via};
+use crate::identity::refresh::{self, Rotation};
+use crate::identity::throttle::{self, Key};
+use crate::identity::users::{self, User, Username};
+use crate::identity::{jwt, password, setup, totp};
+use crate::settings::now;
+
+/// Identity API routes. Setup and the token endpoints are public (they are how one gets a
+/// credential); `me` needs one.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/setup", post(run_setup))
+        .route("/api/v1/auth/token", post(token))
+        .route("/api/v1/auth/refresh", post(refresh_token))
+        .route("/api/v1/auth/revoke", post(revoke))
+        .route("/api/v1/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct SetupBody {
+    setup_token: String,
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: String,
+    username: String,
+}
+
+async fn run_setup(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<SetupBody>,
+) -> Result<Response, AppError> {
+    let db = state.db();
+    let complete = || AppError::Conflict("Setup is already complete.".to_owned());
+    if !setup::token_matches(db, &body.setup_token)
+        .await
+        .map_err(AppError::internal)?
+    {
+        // Completing setup deletes the token, so a request that lost a race lands here too.
+        if setup::is_complete(db).await.map_err(AppError::internal)? {
+            return Err(complete());
+        }
+        tracing::warn!(ip = %client.ip, "API setup attempted with an invalid token");
+        return Err(AppError::Unauthorized(
+            "invalid_setup_token",
+            "The setup token is not valid; use the one in the newest start-up log.".to_owned(),
+        ));
+    }
+    let name =
+        Username::parse(&body.username).map_err(|e| AppError::BadRequest(format!("{e}.")))?;
+    password::check_policy(&body.password, name.as_str())
+        .map_err(|e| AppError::BadRequest(format!("{e}.")))?;
+    let hash = password::hash(body.password)
+        .await
+        .map_err(AppError::internal)?;
+    if !setup::create_first_admin(db, &name, &hash)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(complete());
+    }
+    let user = users::by_name(db, &name)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::internal("the first administrator vanished"))?;
+    let subject = Subject::user(&user.id, &user.username);
+    events::record(
+        db,
+        Kind::SetupCompleted,
+        subject,
+        &client,
+        "first administrator created via API",
+    )
+    .await
+    .map_err(AppError::internal)?;
+    let body = Created {
+        id: user.id,
+        username: user.username,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    totp_code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Tokens {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+fn refused(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::Wrong => AppError::Unauthorized(
+            "invalid_credentials",
+            "The username, password or code is wrong.".to_owned(),
+        ),
+        Refusal::Locked(wait) => AppError::TooMany(wait),
+        Refusal::Internal(e) => e,
+    }
+}
+
+/// An access token for `user` plus a refresh token (continuing `family`'s successor `refresh`).
+fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
+    let policy = state.tokens();
+    let issued = now();
+    let claims = jwt::Claims {
+        sub: user.id.clone(),
+        iat: issued,
+        exp: issued.saturating_add(i64::try_from(policy.access_secs).unwrap_or(i64::MAX)),
+        epoch: user.auth_epoch,
+    };
+    Json(Tokens {
+        access_token: jwt::encode(state.keys().jwt(), &claims),
+        token_type: "Bearer",
+        expires_in: policy.access_secs,
+        refresh_token: refresh,
+    })
+}
+
+async fn token(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<Tokens>, AppError> {
+    let user = authenticate::password_step(&state, &client, &body.username, body.password)
+        .await
+        .map_err(refused)?;
+    if totp::is_enabled(state.db(), &user.id)
+        .await
+        .map_err(AppError::internal)?
+    {
+        let Some(code) = body.totp_code.filter(|c| !c.trim().is_empty()) else {
+            return Err(AppError::Unauthorized(
+                "totp_required",
+                "This account uses two-factor sign-in; send totp_code too.".to_owned(),
+            ));
+        };
+        authenticate::totp_step(&state, &client, &user, &code)
+            .await
+            .map_err(refused)?;
+    }
+    let refresh = refresh::issue(state.db(), &user.id, None, state.tokens().refresh_secs)
+        .await
+        .map_err(AppError::internal)?;
+    authenticate::succeeded(&state, &client, &user, "API token").await?;
+    Ok(grant(&state, &user, refresh))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh_token(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<Tokens>, AppError> {
+    let db = state.db();
+    let address = Key::address(&client.ip.to_string());
+    if let Some(wait) = throttle::locked_for(db, &address)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(AppError::TooMany(wait));
+    }
+    let spent = || {
+        AppError::Unauthorized(
+            "invalid_refresh_token",
+            "The refresh token is not valid; request a new token with your credentials.".to_owned(),
+        )
+    };
+    let rotation = refresh::rotate(db, &body.refresh_token, state.tokens().refresh_secs)
+        .await
+        .map_err(AppError::internal)?;
+    let (user_id, successor) = match rotation {
+        Rotation::Rotated { user_id, token } => (user_id, token),
+        Rotation::Reused { user_id } => {
+            let user = users::by_id(db, &user_id)
+                .await
+                .map_err(AppError::internal)?;
+            let subject = Subject {
+                user_id: Some(&user_id),
+                username: user.as_ref().map(|u| u.username.as_str()),
+            };
+            let detail = "a spent refresh token was presented again; its family is revoked";
+            events::record(db, Kind::RefreshReused, subject, &client, detail)
+                .await
+                .map_err(AppError::internal)?;
+            return Err(spent());
+        }
+        Rotation::Invalid => {
+            throttle::fail(db, &address, throttle::ADDRESS)
+                .await
+                .map_err(AppError::internal)?;
+            return Err(spent());
+        }
+    };
+    let user = users::by_id(db, &user_id)
+        .await
+        .map_err(AppError::internal)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(spent)?;
+    Ok(grant(&state, &user, successor))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<StatusCode, AppError> {
+    // Revoking is answered the same whether or not the token existed: it reveals nothing.
+    refresh::revoke_family_of(state.db(), &body.refresh_token)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct Me {
+    id: String,
+    username: String,
+    is_admin: bool,
+    must_change_password: bool,
+    totp_enabled: bool,
+    authenticated_by: &'static str,
+}
+
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, AppError> {
+    let totp_enabled = totp::is_enabled(state.db(), &principal.user.id)
+        .await
+        .map_err(AppError::internal)?;
+    let authenticated_by = match principal.via {
+        Via::Session(_) => "session",
+        Via::AccessToken => "access_token",
+        Via::ApiToken(_) => "api_token",
+    };
+    let user = principal.user;
+    Ok(Json(Me {
+        id: user.id,
+        username: user.username,
+        is_admin: user.is_admin,
+        must_change_password: user.must_change_password,
+        totp_enabled,
+        authenticated_by,
+    }))
+}

@@ -1,0 +1,153 @@
+//! Security events: every sign-in, failure, lockout, 2FA change, token creation or revocation
+//! and password change, stored with who, from where and when. The audit log is built around
+//! this table; nothing here ever holds a password, token or code, only what happened.
+
+use serde::Serialize;
+
+use crate::db::{Db, DbError};
+use crate::http::Client;
+use crate::settings::now;
+use crate::with_pool;
+
+/// What happened. The string forms are stable: alerts and exports match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    LoginSucceeded,
+    LoginFailed,
+    Locked,
+    TotpEnabled,
+    TotpDisabled,
+    TotpFailed,
+    TotpReplayed,
+    RecoveryCodeUsed,
+    TokenIssued,
+    RefreshReused,
+    ApiTokenCreated,
+    ApiTokenRevoked,
+    PasswordChanged,
+    PasswordReset,
+    UserCreated,
+    UserChanged,
+    UserDeleted,
+    SessionRevoked,
+    CsrfRefused,
+    SetupCompleted,
+}
+
+impl Kind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::Locked => "login.locked",
+            Self::TotpEnabled => "totp.enabled",
+            Self::TotpDisabled => "totp.disabled",
+            Self::TotpFailed => "totp.failed",
+            Self::TotpReplayed => "totp.replayed",
+            Self::RecoveryCodeUsed => "totp.recovery_code_used",
+            Self::TokenIssued => "api.token_issued",
+            Self::RefreshReused => "api.refresh_reused",
+            Self::ApiTokenCreated => "api_token.created",
+            Self::ApiTokenRevoked => "api_token.revoked",
+            Self::PasswordChanged => "password.changed",
+            Self::PasswordReset => "password.reset",
+            Self::UserCreated => "user.created",
+            Self::UserChanged => "user.changed",
+            Self::UserDeleted => "user.deleted",
+            Self::SessionRevoked => "session.revoked",
+            Self::CsrfRefused => "csrf.refused",
+            Self::SetupCompleted => "setup.completed",
+        }
+    }
+}
+
+/// Whom an event is about: the account concerned (for a failed sign-in, the name typed, if it
+/// is a valid username).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subject<'a> {
+    /// The user's id, when known.
+    pub user_id: Option<&'a str>,
+    /// The username.
+    pub username: Option<&'a str>,
+}
+
+impl<'a> Subject<'a> {
+    /// A known user.
+    pub fn user(user_id: &'a str, username: &'a str) -> Self {
+        Self {
+            user_id: Some(user_id),
+            username: Some(username),
+        }
+    }
+}
+
+/// One stored event.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix time.
+    pub at: i64,
+    /// What happened (`Kind::as_str`).
+    pub kind: String,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// Their username.
+    pub username: Option<String>,
+    /// Client address.
+    pub ip: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// A short free-text detail (never a secret).
+    pub detail: String,
+}
+
+/// Stores an event. A failure is logged and returned: callers on security paths refuse the
+/// request rather than let something unrecorded happen.
+pub async fn record(
+    db: &Db,
+    kind: Kind,
+    subject: Subject<'_>,
+    client: &Client,
+    detail: &str,
+) -> Result<(), DbError> {
+    const SQL: &str = "INSERT INTO security_events \
+        (at, kind, user_id, username, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    tracing::info!(
+        target: "pmp::security",
+        event = kind.as_str(),
+        user_id = subject.user_id.unwrap_or("-"),
+        ip = %client.ip,
+        detail,
+        "security event"
+    );
+    let detail: String = detail.chars().take(500).collect();
+    let result = with_pool!(db, pool => sqlx::query(SQL)
+        .bind(now())
+        .bind(kind.as_str())
+        .bind(subject.user_id)
+        .bind(subject.username)
+        .bind(client.ip.to_string())
+        .bind(&client.user_agent)
+        .bind(&detail)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+    if let Err(e) = &result {
+        tracing::error!(error = %e, event = kind.as_str(), "cannot store a security event");
+    }
+    result?;
+    Ok(())
+}
+
+/// The newest `limit` events, newest first; only those of `user_id` when given.
+pub async fn recent(db: &Db, user_id: Option<&str>, limit: i64) -> Result<Vec<Event>, DbError> {
+    const SQL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail \
+        FROM security_events WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2";
+    Ok(with_pool!(db, pool => sqlx::query_as(SQL)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?))
+}
