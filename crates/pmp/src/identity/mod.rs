@@ -1,11 +1,14 @@
 //! Who people are: the first-run setup token and wizard, users, passwords, sign-in and
 //! browser sessions.
 
+mod account;
 pub mod admin_cli;
 mod api;
 pub mod api_tokens;
+mod api_tokens_routes;
 mod authenticate;
 pub mod events;
+pub mod guard;
 pub mod jwt;
 mod login;
 pub mod password;
@@ -17,6 +20,8 @@ pub mod setup;
 pub mod throttle;
 pub mod totp;
 pub mod users;
+pub mod users_admin;
+mod users_page;
 
 use axum::Router;
 use base64::Engine as _;
@@ -30,6 +35,10 @@ use crate::http::AppState;
 pub fn routes() -> Router<AppState> {
     setup::routes()
         .merge(api::routes())
+        .merge(account::routes())
+        .merge(api_tokens_routes::routes())
+        .merge(users_admin::routes())
+        .merge(users_page::routes())
         .merge(login::routes())
         .merge(sessions_page::routes())
 }

@@ -15,7 +15,7 @@ use crate::http::{AppError, AppState, Client, is_same_origin};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, Session};
 use crate::identity::users::{self, User};
-use crate::identity::{api_tokens, jwt, secret_eq};
+use crate::identity::{api_tokens, guard, jwt, secret_eq};
 use crate::settings::now;
 
 /// How the caller proved who they are.
@@ -144,6 +144,15 @@ impl FromRequestParts<AppState> for Principal {
             }
             (None, None) => return Err(AppError::unauthorized()),
         };
+        // While a step is pending, only the caller's own account endpoints (where the step is
+        // taken) answer.
+        if let Some(step) = guard::gate(state.db(), &user)
+            .await
+            .map_err(AppError::internal)?
+            && !parts.uri.path().starts_with("/api/v1/me")
+        {
+            return Err(step.api_error());
+        }
         Ok(Self { user, via, client })
     }
 }

@@ -118,6 +118,10 @@ pub async fn begin(
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(220, 220)
         .build();
+    // Inline in HTML, the XML declaration in front of the <svg> element has no place.
+    let qr_svg = qr_svg
+        .find("<svg")
+        .map_or(qr_svg.clone(), |start| qr_svg[start..].to_owned());
     Ok(Some(Enrolment {
         secret: totp.secret().to_base32(),
         url,
@@ -250,19 +254,22 @@ pub async fn new_recovery_codes(db: &Db, user_id: &str) -> Result<Vec<String>, D
     const CLEAR: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
     const INSERT: &str =
         "INSERT INTO recovery_codes (code_hash, user_id, used_at) VALUES ($1, $2, NULL)";
-    let mut rng = rand::rng();
-    let codes: Vec<String> = (0..RECOVERY_CODES)
-        .map(|_| {
-            let chars: String = (0..10)
-                .map(|_| {
-                    char::from(
-                        ALPHABET[usize::try_from(rng.next_u32()).unwrap_or(0) % ALPHABET.len()],
-                    )
-                })
-                .collect();
-            format!("{}-{}", &chars[..5], &chars[5..])
-        })
-        .collect();
+    // The thread-local generator is not Send, so it lives only in this block.
+    let codes: Vec<String> = {
+        let mut rng = rand::rng();
+        (0..RECOVERY_CODES)
+            .map(|_| {
+                let chars: String = (0..10)
+                    .map(|_| {
+                        char::from(
+                            ALPHABET[usize::try_from(rng.next_u32()).unwrap_or(0) % ALPHABET.len()],
+                        )
+                    })
+                    .collect();
+                format!("{}-{}", &chars[..5], &chars[5..])
+            })
+            .collect()
+    };
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(CLEAR).bind(user_id).execute(&mut *tx).await?;

@@ -3,11 +3,11 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::Html;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::http::{AppError, AppState, PageError};
 use crate::identity::sessions::MaybeSession;
-use crate::identity::setup;
+use crate::identity::{guard, setup};
 use crate::web::Shell;
 
 #[derive(Template)]
@@ -24,8 +24,15 @@ pub async fn page(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     shell: Shell,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let db = state.db();
+    if let Some(session) = &session
+        && let Some(step) = guard::pending_for(db, session)
+            .await
+            .map_err(AppError::internal)?
+    {
+        return Ok(Redirect::to(step.page()).into_response());
+    }
     let setup_complete = setup::is_complete(db).await.map_err(AppError::internal)?;
     let schema_current = db
         .readiness()
@@ -38,5 +45,5 @@ pub async fn page(
         engine: db.engine(),
         schema_current,
     };
-    Ok(Html(page.render().map_err(AppError::internal)?))
+    Ok(Html(page.render().map_err(AppError::internal)?).into_response())
 }

@@ -25,6 +25,27 @@ pub fn render(page: &impl askama::Template, status: StatusCode) -> Result<Respon
     Ok((status, Html(html)).into_response())
 }
 
+/// "2026-11-23 08:41 UTC" for a Unix time.
+pub fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
 /// Routes of the shell itself.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -56,6 +77,8 @@ pub struct SignedIn {
     pub username: String,
     /// Their session's CSRF token.
     pub csrf: String,
+    /// Whether they administer the portal (the Users link is shown).
+    pub is_admin: bool,
 }
 
 impl Shell {
@@ -64,6 +87,7 @@ impl Shell {
         self.signed_in = session.map(|s| SignedIn {
             username: s.username.clone(),
             csrf: s.csrf.clone(),
+            is_admin: s.is_admin,
         });
         self
     }

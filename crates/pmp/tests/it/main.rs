@@ -4,6 +4,7 @@
 // Test helpers fail loudly on purpose; a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod api_auth;
 mod browser;
 mod cli;
@@ -13,3 +14,4 @@ mod schema;
 mod setup;
 mod store;
 mod support;
+mod users_admin;

@@ -1,0 +1,168 @@
+//! What a signed-in person must do before anything else: choose a new password after an
+//! administrator reset it, or enrol a second factor when the portal requires one for them.
+//! Pages redirect there; the API answers 403 naming the step. The same `gate` decides both.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::db::{Db, DbError};
+use crate::http::{AppError, AppState, PageError};
+use crate::identity::sessions::{MaybeSession, Session};
+use crate::identity::totp;
+use crate::identity::users::{self, User};
+use crate::settings::{self, Key};
+use crate::web::Shell;
+
+const TOTP_POLICY: Key = Key("security.require_totp");
+
+/// Who must use a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpPolicy {
+    /// Nobody is forced (anyone may enrol).
+    Optional,
+    /// Administrators must.
+    Admins,
+    /// Everyone must.
+    Everyone,
+}
+
+impl TotpPolicy {
+    /// The stored and API form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Admins => "admins",
+            Self::Everyone => "everyone",
+        }
+    }
+
+    /// Parses the stored and API form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Optional, Self::Admins, Self::Everyone]
+            .into_iter()
+            .find(|p| p.as_str() == raw)
+    }
+
+    fn applies_to(self, user: &User) -> bool {
+        match self {
+            Self::Optional => false,
+            Self::Admins => user.is_admin,
+            Self::Everyone => true,
+        }
+    }
+}
+
+/// The portal's second-factor policy.
+pub async fn totp_policy(db: &Db) -> Result<TotpPolicy, DbError> {
+    let stored = settings::get(db, TOTP_POLICY).await?;
+    Ok(stored
+        .as_deref()
+        .and_then(TotpPolicy::parse)
+        .unwrap_or(TotpPolicy::Optional))
+}
+
+/// Stores the second-factor policy.
+pub async fn set_totp_policy(db: &Db, policy: TotpPolicy) -> Result<(), DbError> {
+    settings::set(db, TOTP_POLICY, policy.as_str()).await
+}
+
+/// A step that must come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Choose a new password.
+    ChangePassword,
+    /// Enrol TOTP.
+    EnrolTotp,
+}
+
+impl Gate {
+    /// The page that performs the step.
+    pub fn page(self) -> &'static str {
+        match self {
+            Self::ChangePassword => "/account/password",
+            Self::EnrolTotp => "/account/2fa",
+        }
+    }
+
+    /// The API's refusal while the step is pending.
+    pub fn api_error(self) -> AppError {
+        AppError::Forbidden(
+            match self {
+                Self::ChangePassword => "Change your password first (POST /api/v1/me/password).",
+                Self::EnrolTotp => "Enrol two-factor sign-in first (POST /api/v1/me/totp).",
+            }
+            .to_owned(),
+        )
+    }
+}
+
+/// The step `user` must take before anything else, if any.
+pub async fn gate(db: &Db, user: &User) -> Result<Option<Gate>, DbError> {
+    if user.must_change_password {
+        return Ok(Some(Gate::ChangePassword));
+    }
+    if totp_policy(db).await?.applies_to(user) && !totp::is_enabled(db, &user.id).await? {
+        return Ok(Some(Gate::EnrolTotp));
+    }
+    Ok(None)
+}
+
+/// The step the holder of `session` must take first, if any (for public pages that greet
+/// signed-in people but must not let them skip the step).
+pub async fn pending_for(db: &Db, session: &Session) -> Result<Option<Gate>, DbError> {
+    match users::by_id(db, &session.user_id).await? {
+        Some(user) => gate(db, &user).await,
+        None => Ok(None),
+    }
+}
+
+/// A signed-in person viewing a page: their session, their user record as stored now, and
+/// the shell for their pages. Not signed in: redirected to the sign-in page. A pending
+/// `Gate`: redirected to its page, unless this is that page.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The session.
+    pub session: Session,
+    /// The user.
+    pub user: User,
+    /// The page shell, signed in.
+    pub shell: Shell,
+    /// The step still pending (only ever set on that step's own page).
+    pub gate: Option<Gate>,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let Ok(MaybeSession(Some(session))) = MaybeSession::from_request_parts(parts, state).await
+        else {
+            return Err(to_login());
+        };
+        let shell = Shell::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {})
+            .for_session(Some(&session));
+        let failed = |e: DbError| PageError::in_shell(AppError::internal(e), shell.clone());
+        let user = users::by_id(state.db(), &session.user_id)
+            .await
+            .map_err(|e| failed(e).into_response())?
+            .ok_or_else(to_login)?;
+        let gate = gate(state.db(), &user)
+            .await
+            .map_err(|e| failed(e).into_response())?;
+        if let Some(step) = gate
+            && !parts.uri.path().starts_with(step.page())
+        {
+            return Err(Redirect::to(step.page()).into_response());
+        }
+        Ok(Self {
+            session,
+            user,
+            shell,
+            gate,
+        })
+    }
+}

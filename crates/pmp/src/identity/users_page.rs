@@ -1,0 +1,340 @@
+//! The "Users" pages: the list with a create form and the second-factor policy, and one
+//! page per user with role, enabled state, password reset, 2FA reset and deletion. The
+//! actions themselves are `users_admin`'s; this module only renders and reads forms.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::http::{AppError, AppState, Client, PageError};
+use crate::identity::guard::{self, TotpPolicy, Viewer};
+use crate::identity::totp;
+use crate::identity::users::{self, User};
+use crate::identity::users_admin::{self, Actor};
+use crate::web::{Shell, render, utc};
+
+/// User-administration pages.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list_page).post(create_form))
+        .route("/users/policy", post(policy_form))
+        .route("/users/{id}", get(user_page).post(update_form))
+        .route("/users/{id}/reset-password", post(reset_password_form))
+        .route("/users/{id}/reset-2fa", post(reset_totp_form))
+        .route("/users/{id}/delete", post(delete_form))
+}
+
+struct Row {
+    user: User,
+    created: String,
+    totp: bool,
+}
+
+#[derive(Template)]
+#[template(path = "identity/users.html")]
+struct ListPage {
+    shell: Shell,
+    rows: Vec<Row>,
+    policy: &'static str,
+    created: Option<(String, String)>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "identity/user.html")]
+struct UserPage {
+    shell: Shell,
+    user: User,
+    totp: bool,
+    temporary: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct UpdateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    require: String,
+}
+
+/// Admits an administrator whose form carries this session's CSRF token.
+fn admit<'a>(
+    viewer: &'a Viewer,
+    client: &'a Client,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<Actor<'a>, PageError> {
+    if let Some(csrf) = csrf {
+        viewer
+            .session
+            .check_form(headers, csrf, &viewer.shell, "user administration")?;
+    }
+    Actor {
+        user: &viewer.user,
+        client,
+    }
+    .require_admin()
+    .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))
+}
+
+async fn show_list(
+    state: &AppState,
+    viewer: &Viewer,
+    created: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    let db = state.db();
+    let mut rows = Vec::new();
+    for user in users::list(db)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?
+    {
+        let totp = totp::is_enabled(db, &user.id)
+            .await
+            .map_err(|e| fail(AppError::internal(e)))?;
+        rows.push(Row {
+            created: utc(user.created_at),
+            totp,
+            user,
+        });
+    }
+    let policy = guard::totp_policy(db)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?
+        .as_str();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &ListPage {
+            shell: viewer.shell.clone(),
+            rows,
+            policy,
+            created,
+            error,
+        },
+        status,
+    )
+}
+
+async fn list_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    admit(&viewer, &client, &headers, None)?;
+    show_list(&state, &viewer, None, None).await
+}
+
+async fn create_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(input): Form<CreateForm>,
+) -> Result<Response, PageError> {
+    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
+    match users_admin::create(&state, actor, &input.username, input.role == "admin").await {
+        Ok((user, temporary)) => {
+            show_list(&state, &viewer, Some((user.username, temporary)), None).await
+        }
+        Err(AppError::BadRequest(why) | AppError::Conflict(why)) => {
+            show_list(&state, &viewer, None, Some(why)).await
+        }
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+async fn policy_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(input): Form<PolicyForm>,
+) -> Result<Response, PageError> {
+    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
+    let policy = TotpPolicy::parse(&input.require).ok_or_else(|| {
+        PageError::in_shell(
+            AppError::BadRequest("Choose one of the offered policies.".to_owned()),
+            viewer.shell.clone(),
+        )
+    })?;
+    users_admin::set_policy(&state, actor, policy)
+        .await
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    Ok(Redirect::to("/users").into_response())
+}
+
+async fn show_user(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    temporary: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    let user = users_admin::find(state, id).await.map_err(fail)?;
+    let totp = totp::is_enabled(state.db(), &user.id)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?;
+    let status = if error.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &UserPage {
+            shell: viewer.shell.clone(),
+            user,
+            totp,
+            temporary,
+            error,
+        },
+        status,
+    )
+}
+
+async fn user_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    admit(&viewer, &client, &headers, None)?;
+    show_user(&state, &viewer, &id, None, None).await
+}
+
+/// One change to a user from their page.
+enum Action {
+    Update { is_admin: bool, disabled: bool },
+    ResetPassword,
+    ResetTotp,
+}
+
+/// Runs one action on the user `id` and shows their page again.
+async fn act(
+    state: &AppState,
+    viewer: &Viewer,
+    client: &Client,
+    headers: &HeaderMap,
+    csrf: &str,
+    id: &str,
+    action: Action,
+) -> Result<Response, PageError> {
+    let actor = admit(viewer, client, headers, Some(csrf))?;
+    let target = users_admin::find(state, id)
+        .await
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    let outcome = match action {
+        Action::Update { is_admin, disabled } => {
+            users_admin::update(state, actor, &target, is_admin, disabled)
+                .await
+                .map(|()| None)
+        }
+        Action::ResetPassword => users_admin::reset_password(state, actor, &target)
+            .await
+            .map(Some),
+        Action::ResetTotp => users_admin::reset_totp(state, actor, &target)
+            .await
+            .map(|()| None),
+    };
+    match outcome {
+        Ok(temporary) => show_user(state, viewer, id, temporary, None).await,
+        Err(AppError::Conflict(why)) => show_user(state, viewer, id, None, Some(why)).await,
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+async fn update_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<UpdateForm>,
+) -> Result<Response, PageError> {
+    let action = Action::Update {
+        is_admin: input.role == "admin",
+        disabled: input.state == "disabled",
+    };
+    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+}
+
+async fn reset_password_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let action = Action::ResetPassword;
+    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+}
+
+async fn reset_totp_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let action = Action::ResetTotp;
+    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+}
+
+async fn delete_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
+    let target = users_admin::find(&state, &id)
+        .await
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    match users_admin::remove(&state, actor, &target).await {
+        Ok(()) => Ok(Redirect::to("/users").into_response()),
+        Err(AppError::Conflict(why)) => show_user(&state, &viewer, &id, None, Some(why)).await,
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
