@@ -40,6 +40,22 @@ enum UserCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Set a user's password (for an administrator locked out of the web UI): revokes every
+    /// session and token of theirs and lifts sign-in locks. The password is read like
+    /// create-admin's.
+    ResetPassword {
+        /// The user's username.
+        #[arg(long)]
+        username: String,
+        /// Make the user choose a new password at their next sign-in.
+        #[arg(long)]
+        must_change: bool,
+        /// Also remove the user's two-factor sign-in (a lost phone and no recovery codes).
+        #[arg(long)]
+        reset_2fa: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 /// Flags shared by every subcommand that serves.
@@ -139,6 +155,29 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             db.close().await;
             let name = result.map_err(|e| pmp::server::StartError::Refused(e.to_string()))?;
             println!("Administrator {name} created; the setup wizard is now closed.");
+            Ok(())
+        }
+        Command::User(UserCommand::ResetPassword {
+            username,
+            must_change,
+            reset_2fa,
+            serve,
+        }) => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, "warn");
+            let secret = read_password()?;
+            let db = pmp::server::open_database(&config).await?;
+            let result = pmp::identity::admin_cli::reset_password(
+                &db,
+                &username,
+                secret,
+                must_change,
+                reset_2fa,
+            )
+            .await;
+            db.close().await;
+            let name = result.map_err(|e| pmp::server::StartError::Refused(e.to_string()))?;
+            println!("Password of {name} set; their sessions and tokens are revoked.");
             Ok(())
         }
         Command::Demo(args) => {

@@ -129,9 +129,14 @@ async fn change_password(
         ));
     }
     let hash = password::hash(new).await.map_err(AppError::internal)?;
-    users::set_password(state.db(), &user.id, &hash, false, keep_session)
-        .await
-        .map_err(AppError::internal)?;
+    users::set_password(
+        state.db(),
+        &user.id,
+        &hash,
+        users::PasswordChange::Own { keep_session },
+    )
+    .await
+    .map_err(AppError::internal)?;
     let subject = Subject::user(&user.id, &user.username);
     events::record(
         state.db(),

@@ -37,3 +37,66 @@ pub async fn create_admin(
     tracing::info!(username = %name, "first administrator created from the command line");
     Ok(name)
 }
+
+/// Why a password was not reset, in one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("there is no user named {0}")]
+    NoSuchUser(String),
+    #[error("{0}")]
+    Username(#[from] crate::identity::users::UsernameError),
+    #[error("{0}")]
+    Password(#[from] password::PasswordError),
+    #[error("{0}")]
+    Database(#[from] crate::db::DbError),
+}
+
+/// `pmp user reset-password`: sets `username`'s password to `secret` from the host's command
+/// line (for an administrator locked out of the web UI), revokes every session and token of
+/// theirs, and lifts sign-in locks on the account. With `must_change`, the user has to choose
+/// a new password at next sign-in; with `reset_totp`, their second factor is removed too.
+pub async fn reset_password(
+    db: &Db,
+    username: &str,
+    secret: String,
+    must_change: bool,
+    reset_totp: bool,
+) -> Result<Username, ResetError> {
+    use crate::identity::events::{self, Kind, Subject};
+    use crate::identity::{throttle, totp, users};
+    let name = Username::parse(username)?;
+    let user = users::by_name(db, &name)
+        .await?
+        .ok_or_else(|| ResetError::NoSuchUser(name.to_string()))?;
+    password::check_policy(&secret, name.as_str())?;
+    let hash = password::hash(secret).await?;
+    users::set_password(
+        db,
+        &user.id,
+        &hash,
+        users::PasswordChange::Reset { must_change },
+    )
+    .await?;
+    if reset_totp {
+        totp::disable(db, &user.id).await?;
+    }
+    throttle::clear_account(db, name.as_str()).await?;
+    let client = crate::http::Client {
+        ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        user_agent: "pmp user reset-password".to_owned(),
+    };
+    let detail = if reset_totp {
+        "password and two-factor sign-in reset from the command line"
+    } else {
+        "password reset from the command line"
+    };
+    events::record(
+        db,
+        Kind::PasswordReset,
+        Subject::user(&user.id, &user.username),
+        &client,
+        detail,
+    )
+    .await?;
+    Ok(name)
+}

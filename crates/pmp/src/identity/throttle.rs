@@ -125,3 +125,12 @@ pub async fn clear(db: &Db, key: &Key) -> Result<(), DbError> {
     with_pool!(db, pool => sqlx::query(SQL).bind(&key.0).execute(pool).await?.rows_affected());
     Ok(())
 }
+
+/// Lifts every lock and count on an account (all addresses), for an operator's reset.
+pub async fn clear_account(db: &Db, username: &str) -> Result<(), DbError> {
+    const SQL: &str = "DELETE FROM throttle WHERE key = $1 OR key LIKE $2";
+    let Key(account) = Key::account(username);
+    let pattern = format!("{account}@%");
+    with_pool!(db, pool => sqlx::query(SQL).bind(&account).bind(&pattern).execute(pool).await?.rows_affected());
+    Ok(())
+}

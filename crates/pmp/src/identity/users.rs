@@ -215,32 +215,43 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool, UserError> {
     Ok(true)
 }
 
-/// Stores a new password hash. A reset by an administrator (`must_change`) revokes every
-/// credential. A change by the user ends their other sessions, refresh tokens and access
-/// tokens but keeps `keep_session` (the one they are using) and their named API tokens,
-/// which they manage on their own.
+/// Who set a new password, which decides what else ends.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordChange<'a> {
+    /// Someone else reset it (an administrator, or the operator on the command line): every
+    /// credential of the user is revoked; with `must_change` they choose a new one at sign-in.
+    Reset { must_change: bool },
+    /// The user changed it: their other sessions, refresh tokens and access tokens end, the
+    /// session they are using (if any) and their named API tokens stay.
+    Own { keep_session: Option<&'a str> },
+}
+
+/// Stores a new password hash and revokes what `change` says, in one transaction.
 pub async fn set_password(
     db: &Db,
     id: &str,
     password_hash: &str,
-    must_change: bool,
-    keep_session: Option<&str>,
+    change: PasswordChange<'_>,
 ) -> Result<(), DbError> {
     const UPDATE: &str =
         "UPDATE users SET password_hash = $2, must_change_password = $3 WHERE id = $1";
     const OTHER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
     let [_, refresh, _, bump] = REVOKE_ALL;
+    let must_change = matches!(change, PasswordChange::Reset { must_change: true });
     with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(UPDATE).bind(id).bind(password_hash).bind(must_change).execute(&mut *tx).await?;
-        if must_change {
-            for sql in REVOKE_ALL {
-                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        match change {
+            PasswordChange::Reset { .. } => {
+                for sql in REVOKE_ALL {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
             }
-        } else {
-            sqlx::query(OTHER_SESSIONS).bind(id).bind(keep_session.unwrap_or("")).execute(&mut *tx).await?;
-            for sql in [refresh, bump] {
-                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            PasswordChange::Own { keep_session } => {
+                sqlx::query(OTHER_SESSIONS).bind(id).bind(keep_session.unwrap_or("")).execute(&mut *tx).await?;
+                for sql in [refresh, bump] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
             }
         }
         tx.commit().await?;

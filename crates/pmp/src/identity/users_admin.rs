@@ -161,9 +161,14 @@ pub async fn reset_password(
     let hash = password::hash(temporary.clone())
         .await
         .map_err(AppError::internal)?;
-    users::set_password(state.db(), &target.id, &hash, true, None)
-        .await
-        .map_err(AppError::internal)?;
+    users::set_password(
+        state.db(),
+        &target.id,
+        &hash,
+        users::PasswordChange::Reset { must_change: true },
+    )
+    .await
+    .map_err(AppError::internal)?;
     record(state, actor, Kind::PasswordReset, target, "password reset").await?;
     Ok(temporary)
 }

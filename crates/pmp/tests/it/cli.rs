@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn pmp(dir: &Path) -> Command {
+pub(crate) fn pmp(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pmp"));
     command.current_dir(dir).env("RUST_BACKTRACE", "1");
     for (key, _) in std::env::vars() {
@@ -20,7 +20,7 @@ fn pmp(dir: &Path) -> Command {
 
 /// Runs `pmp serve` with `args` and asserts it fails with exactly one error line containing
 /// every piece of `expected`.
-fn fails_with(mut command: Command, expected: &[&str]) -> String {
+pub(crate) fn fails_with(mut command: Command, expected: &[&str]) -> String {
     let Output { status, stderr, .. } = command.stdin(Stdio::null()).output().expect("run pmp");
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     assert!(!status.success(), "expected failure, got success: {stderr}");
@@ -376,8 +376,14 @@ fn plain_http_on_a_non_loopback_address_warns_loudly() {
 }
 
 fn create_admin(dir: &Path, username: &str, password: &str) -> Output {
+    user_command(dir, &["create-admin", "--username", username], password)
+}
+
+/// Runs `pmp user ARGS` in `dir`, typing `password` on standard input.
+pub(crate) fn user_command(dir: &Path, args: &[&str], password: &str) -> Output {
     let mut child = pmp(dir)
-        .args(["user", "create-admin", "--username", username])
+        .arg("user")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -209,7 +209,9 @@ async fn a_reset_forces_a_new_password_and_revokes_every_credential(engine: Engi
         reqwest::Method::POST,
         "/api/v1/me/password",
         access,
-        Some(json!({"current_password": temporary, "new_password": "a private passphrase of mine"})),
+        Some(
+            json!({"current_password": temporary, "new_password": "a private passphrase of mine"}),
+        ),
     )
     .await;
     assert_eq!(change.status(), StatusCode::NO_CONTENT);
