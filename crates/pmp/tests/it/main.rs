@@ -7,6 +7,7 @@
 mod account;
 mod api_auth;
 mod browser;
+mod browser_totp;
 mod cli;
 mod cli_users;
 mod headers;
