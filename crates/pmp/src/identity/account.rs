@@ -1,14 +1,14 @@
-//! A person's own account: changing their password (the current one is asked, throttled per
-//! user) and their TOTP second factor (enrol with a QR code rendered here, confirm with a
-//! first code, receive recovery codes once, disable with the password). Pages and API.
+//! A person's own password: changing it asks the current one (throttled per user and
+//! address) and ends their other sessions and access tokens. Page and API. The check of the
+//! current password is shared with turning off two-factor sign-in (`account_totp`).
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use serde::{Deserialize, Serialize};
+use axum::{Form, Router};
+use serde::Deserialize;
 
 use crate::http::{ApiJson, AppError, AppState, Client, PageError};
 use crate::identity::events::{self, Kind, Subject};
@@ -16,26 +16,19 @@ use crate::identity::guard::{Gate, Viewer};
 use crate::identity::password;
 use crate::identity::principal::{Principal, Via};
 use crate::identity::throttle::{self, Key};
-use crate::identity::totp::{self, Enrolment};
 use crate::identity::users::{self, User};
 use crate::web::{Shell, render};
 
-/// Own-account routes: every one needs a signed-in person or a bearer credential.
+/// Password routes: each needs a signed-in person or a bearer credential.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account/password", get(password_page).post(password_form))
-        .route("/account/2fa", get(totp_page).post(totp_start_form))
-        .route("/account/2fa/confirm", post(totp_confirm_form))
-        .route("/account/2fa/disable", post(totp_disable_form))
         .route("/api/v1/me/password", post(password_api))
-        .route("/api/v1/me/totp", post(totp_start_api))
-        .route("/api/v1/me/totp/confirm", post(totp_confirm_api))
-        .route("/api/v1/me/totp/disable", post(totp_disable_api))
 }
 
 /// Why an own-account change was refused, worded for the person.
 #[derive(Debug)]
-enum Refused {
+pub(super) enum Refused {
     WrongPassword,
     Policy(String),
     Throttled(i64),
@@ -43,7 +36,7 @@ enum Refused {
 }
 
 impl Refused {
-    fn message(&self) -> String {
+    pub(super) fn message(&self) -> String {
         match self {
             Self::WrongPassword => "The current password is wrong.".to_owned(),
             Self::Policy(why) => format!("The new password is not accepted: {why}."),
@@ -51,7 +44,7 @@ impl Refused {
         }
     }
 
-    fn into_api(self) -> AppError {
+    pub(super) fn into_api(self) -> AppError {
         match self {
             Self::WrongPassword => AppError::Unauthorized("invalid_credentials", self.message()),
             Self::Policy(_) => AppError::BadRequest(self.message()),
@@ -68,7 +61,7 @@ impl From<AppError> for Refused {
 }
 
 /// Checks `user`'s current password, throttled per user and address.
-async fn confirm_password(
+pub(super) async fn confirm_password(
     state: &AppState,
     client: &Client,
     user: &User,
@@ -251,236 +244,5 @@ async fn password_api(
     )
     .await
     .map_err(Refused::into_api)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Template)]
-#[template(path = "identity/account_2fa.html")]
-struct TotpPage {
-    shell: Shell,
-    enabled: bool,
-    required: bool,
-    codes_left: i64,
-    enrolment: Option<Enrolment>,
-    recovery_codes: Vec<String>,
-    error: Option<&'static str>,
-}
-
-impl TotpPage {
-    async fn load(state: &AppState, viewer: Viewer) -> Result<Self, PageError> {
-        let db = state.db();
-        let fail = |e| PageError::in_shell(AppError::internal(e), viewer.shell.clone());
-        Ok(Self {
-            enabled: totp::is_enabled(db, &viewer.user.id).await.map_err(fail)?,
-            codes_left: totp::recovery_codes_left(db, &viewer.user.id)
-                .await
-                .map_err(fail)?,
-            required: viewer.gate == Some(Gate::EnrolTotp),
-            shell: viewer.shell,
-            enrolment: None,
-            recovery_codes: Vec::new(),
-            error: None,
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct TotpForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    password: String,
-}
-
-async fn totp_page(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
-    render(&TotpPage::load(&state, viewer).await?, StatusCode::OK)
-}
-
-async fn totp_start_form(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
-) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA enrolment")?;
-    let user = viewer.user.clone();
-    let mut page = TotpPage::load(&state, viewer).await?;
-    page.enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
-        .await
-        .map_err(AppError::internal)?;
-    render(&page, StatusCode::OK)
-}
-
-async fn totp_confirm_form(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    client: Client,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
-) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA confirmation")?;
-    let user = viewer.user.clone();
-    let codes = confirm(&state, &client, &user, &input.code).await?;
-    let mut page = TotpPage::load(&state, viewer).await?;
-    match codes {
-        Some(codes) => page.recovery_codes = codes,
-        None => {
-            page.error =
-                Some("That code is not valid; scan the code again and enter the newest code.");
-            page.enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
-                .await
-                .map_err(AppError::internal)?;
-        }
-    }
-    let status = if page.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    render(&page, status)
-}
-
-async fn totp_disable_form(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    client: Client,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
-) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA removal")?;
-    let user = viewer.user.clone();
-    let shell = viewer.shell.clone();
-    match disable(&state, &client, &user, input.password).await {
-        Ok(()) => Ok(Redirect::to("/account/2fa").into_response()),
-        Err(Refused::Throttled(wait)) => Err(PageError::in_shell(AppError::TooMany(wait), shell)),
-        Err(Refused::Failed(e)) => Err(PageError::in_shell(e, shell)),
-        Err(_) => {
-            let mut page = TotpPage::load(&state, viewer).await?;
-            page.error = Some("The password is wrong; two-factor sign-in stays on.");
-            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-    }
-}
-
-async fn confirm(
-    state: &AppState,
-    client: &Client,
-    user: &User,
-    code: &str,
-) -> Result<Option<Vec<String>>, AppError> {
-    let codes = totp::confirm(state.db(), state.keys(), &user.id, &user.username, code)
-        .await
-        .map_err(AppError::internal)?;
-    if codes.is_some() {
-        let subject = Subject::user(&user.id, &user.username);
-        events::record(
-            state.db(),
-            Kind::TotpEnabled,
-            subject,
-            client,
-            "enrolled by the user",
-        )
-        .await
-        .map_err(AppError::internal)?;
-    }
-    Ok(codes)
-}
-
-async fn disable(
-    state: &AppState,
-    client: &Client,
-    user: &User,
-    password: String,
-) -> Result<(), Refused> {
-    confirm_password(state, client, user, password).await?;
-    if totp::disable(state.db(), &user.id)
-        .await
-        .map_err(AppError::internal)?
-    {
-        let subject = Subject::user(&user.id, &user.username);
-        events::record(
-            state.db(),
-            Kind::TotpDisabled,
-            subject,
-            client,
-            "removed by the user",
-        )
-        .await
-        .map_err(AppError::internal)?;
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct EnrolmentBody {
-    secret: String,
-    otpauth_url: String,
-    qr_svg: String,
-}
-
-async fn totp_start_api(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<EnrolmentBody>, AppError> {
-    let user = &principal.user;
-    let enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or_else(|| {
-            AppError::Conflict("Two-factor sign-in is already on; disable it first.".to_owned())
-        })?;
-    Ok(Json(EnrolmentBody {
-        secret: enrolment.secret,
-        otpauth_url: enrolment.url,
-        qr_svg: enrolment.qr_svg,
-    }))
-}
-
-#[derive(Deserialize)]
-struct CodeBody {
-    code: String,
-}
-
-#[derive(Serialize)]
-struct RecoveryCodes {
-    recovery_codes: Vec<String>,
-}
-
-async fn totp_confirm_api(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(body): ApiJson<CodeBody>,
-) -> Result<Json<RecoveryCodes>, AppError> {
-    let codes = confirm(&state, &principal.client, &principal.user, &body.code)
-        .await?
-        .ok_or_else(|| {
-            AppError::BadRequest("The code is not valid for the enrolment in progress.".to_owned())
-        })?;
-    Ok(Json(RecoveryCodes {
-        recovery_codes: codes,
-    }))
-}
-
-#[derive(Deserialize)]
-struct DisableBody {
-    password: String,
-}
-
-async fn totp_disable_api(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(body): ApiJson<DisableBody>,
-) -> Result<StatusCode, AppError> {
-    disable(&state, &principal.client, &principal.user, body.password)
-        .await
-        .map_err(Refused::into_api)?;
     Ok(StatusCode::NO_CONTENT)
 }

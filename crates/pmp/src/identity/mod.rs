@@ -2,6 +2,7 @@
 //! browser sessions.
 
 mod account;
+mod account_totp;
 pub mod admin_cli;
 mod api;
 pub mod api_tokens;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
     setup::routes()
         .merge(api::routes())
         .merge(account::routes())
+        .merge(account_totp::routes())
         .merge(api_tokens_routes::routes())
         .merge(users_admin::routes())
         .merge(users_page::routes())

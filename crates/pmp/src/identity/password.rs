@@ -24,8 +24,13 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// At most this many hashes run at once; the rest wait their turn.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+/// At most this many hashes run at once (half the cores, at least one); the rest wait their
+/// turn in order. The other half of the machine keeps serving everything else, so a login
+/// flood slows logins down but cannot starve the portal (see `benches/login.rs`).
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Semaphore::new(cores.div_ceil(2))
+});
 
 /// Why a password was refused or could not be hashed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::http::{AppError, AppState, PageError};
+use crate::http::{AppError, AppState, Client, PageError};
+use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
 use crate::web::{Shell, render, utc};
 
@@ -97,6 +98,7 @@ async fn page(
 async fn revoke(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
+    client: Client,
     shell: Shell,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -117,7 +119,16 @@ async fn revoke(
     {
         return Err(PageError::in_shell(AppError::NotFound, shell));
     }
-    tracing::info!(user_id = %session.user_id, "session revoked");
+    let subject = Subject::user(&session.user_id, &session.username);
+    events::record(
+        state.db(),
+        Kind::SessionRevoked,
+        subject,
+        &client,
+        &format!("session {id}"),
+    )
+    .await
+    .map_err(AppError::internal)?;
     let to = if id == session.id {
         "/login"
     } else {

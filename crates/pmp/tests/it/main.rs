@@ -10,6 +10,7 @@ mod browser;
 mod browser_totp;
 mod cli;
 mod cli_users;
+mod forms;
 mod headers;
 mod login;
 mod schema;
