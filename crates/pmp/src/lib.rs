@@ -2,12 +2,14 @@
 //! The binary (`main.rs`) is a thin CLI over this library, so tests start the same portal
 //! in-process on a random port.
 
+pub mod access;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod ids;
 pub mod logging;
 pub mod secrets;
 pub mod server;

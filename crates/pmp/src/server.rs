@@ -158,6 +158,7 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     };
     let db = Db::connect(&url, settings).await?;
     db.migrate().await?;
+    crate::access::store::seed_builtin_roles(&db).await?;
     tracing::info!(database = %url, "database ready");
     Ok(db)
 }

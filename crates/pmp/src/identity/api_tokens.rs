@@ -96,29 +96,44 @@ pub async fn create(
     Ok(Ok((id, secret)))
 }
 
-/// The owner and id of the live token `secret`, recording this use.
-pub async fn authenticate(
-    db: &Db,
-    secret: &str,
-    ip: &str,
-) -> Result<Option<(String, String)>, DbError> {
-    const FIND: &str = "SELECT id, user_id, last_used_at FROM api_tokens \
+/// A live token presented on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// The token's id.
+    pub id: String,
+    /// Its owner.
+    pub user_id: String,
+    /// The role it is limited to, if scoped.
+    pub scope_role: Option<String>,
+    /// The path it is limited to, if scoped.
+    pub scope_path: Option<String>,
+}
+
+/// The live token `secret`, recording this use.
+pub async fn authenticate(db: &Db, secret: &str, ip: &str) -> Result<Option<Presented>, DbError> {
+    const FIND: &str = "SELECT id, user_id, last_used_at, scope_role_id, scope_path FROM api_tokens \
         WHERE secret_hash = $1 AND (expires_at IS NULL OR expires_at > $2)";
     const TOUCH: &str = "UPDATE api_tokens SET last_used_at = $2, last_used_ip = $3 WHERE id = $1";
     let now = now();
-    let row: Option<(String, String, Option<i64>)> = with_pool!(db, pool => sqlx::query_as(FIND)
+    type Row = (String, String, Option<i64>, Option<String>, Option<String>);
+    let row: Option<Row> = with_pool!(db, pool => sqlx::query_as(FIND)
         .bind(digest(secret))
         .bind(now)
         .fetch_optional(pool)
         .await?);
-    let Some((id, user_id, last_used)) = row else {
+    let Some((id, user_id, last_used, scope_role, scope_path)) = row else {
         return Ok(None);
     };
     // One write a minute is enough for "last used"; a busy script should not write on every call.
     if last_used.is_none_or(|t| now - t >= 60) {
         with_pool!(db, pool => sqlx::query(TOUCH).bind(&id).bind(now).bind(ip).execute(pool).await?.rows_affected());
     }
-    Ok(Some((id, user_id)))
+    Ok(Some(Presented {
+        id,
+        user_id,
+        scope_role,
+        scope_path,
+    }))
 }
 
 /// `user_id`'s tokens, newest first.

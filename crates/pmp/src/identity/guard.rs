@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::access::{self, Grants};
 use crate::db::{Db, DbError};
 use crate::http::{AppError, AppState, PageError};
 use crate::identity::sessions::{MaybeSession, Session};
@@ -44,10 +45,12 @@ impl TotpPolicy {
             .find(|p| p.as_str() == raw)
     }
 
-    fn applies_to(self, user: &User) -> bool {
+    /// Administrators are those holding the Administrator role anywhere, directly or
+    /// through a group.
+    fn applies_to(self, grants: &Grants) -> bool {
         match self {
             Self::Optional => false,
-            Self::Admins => user.is_admin,
+            Self::Admins => grants.has_role(access::store::ADMINISTRATOR),
             Self::Everyone => true,
         }
     }
@@ -97,12 +100,12 @@ impl Gate {
     }
 }
 
-/// The step `user` must take before anything else, if any.
-pub async fn gate(db: &Db, user: &User) -> Result<Option<Gate>, DbError> {
+/// The step `user` (holding `grants`) must take before anything else, if any.
+pub async fn gate(db: &Db, user: &User, grants: &Grants) -> Result<Option<Gate>, DbError> {
     if user.must_change_password {
         return Ok(Some(Gate::ChangePassword));
     }
-    if totp_policy(db).await?.applies_to(user) && !totp::is_enabled(db, &user.id).await? {
+    if totp_policy(db).await?.applies_to(grants) && !totp::is_enabled(db, &user.id).await? {
         return Ok(Some(Gate::EnrolTotp));
     }
     Ok(None)
@@ -112,7 +115,10 @@ pub async fn gate(db: &Db, user: &User) -> Result<Option<Gate>, DbError> {
 /// signed-in people but must not let them skip the step).
 pub async fn pending_for(db: &Db, session: &Session) -> Result<Option<Gate>, DbError> {
     match users::by_id(db, &session.user_id).await? {
-        Some(user) => gate(db, &user).await,
+        Some(user) => {
+            let grants = access::store::grants_of(db, &user.id).await?;
+            gate(db, &user, &grants).await
+        }
         None => Ok(None),
     }
 }
@@ -130,6 +136,8 @@ pub struct Viewer {
     pub shell: Shell,
     /// The step still pending (only ever set on that step's own page).
     pub gate: Option<Gate>,
+    /// What the person is granted, loaded for this request.
+    pub grants: Grants,
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -150,7 +158,10 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map_err(|e| failed(e).into_response())?
             .ok_or_else(to_login)?;
-        let gate = gate(state.db(), &user)
+        let grants = access::store::grants_of(state.db(), &user.id)
+            .await
+            .map_err(|e| failed(e).into_response())?;
+        let gate = gate(state.db(), &user, &grants)
             .await
             .map_err(|e| failed(e).into_response())?;
         if let Some(step) = gate
@@ -163,6 +174,7 @@ impl FromRequestParts<AppState> for Viewer {
             user,
             shell,
             gate,
+            grants,
         })
     }
 }

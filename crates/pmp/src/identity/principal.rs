@@ -11,6 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
+use crate::access::{self, Grants, Scope};
 use crate::http::{AppError, AppState, Client, is_same_origin};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, Session};
@@ -38,6 +39,8 @@ pub struct Principal {
     pub via: Via,
     /// Where the request came from.
     pub client: Client,
+    /// What the caller is granted, loaded for this request (a scoped token's, narrowed).
+    pub grants: Grants,
 }
 
 /// The header a browser script sends the session's CSRF token in.
@@ -87,32 +90,39 @@ async fn check_csrf(
     ))
 }
 
-/// The enabled user a bearer credential stands for, and how.
+/// The enabled user a bearer credential stands for, how, and the token's scope if any.
 async fn from_bearer(
     state: &AppState,
     token: &str,
     client: &Client,
-) -> Result<(User, Via), AppError> {
+) -> Result<(User, Via, Option<Scope>), AppError> {
     let db = state.db();
-    let (user_id, via, epoch) = if token.starts_with(api_tokens::PREFIX) {
-        let (id, user_id) = api_tokens::authenticate(db, token, &client.ip.to_string())
+    let (user_id, via, epoch, scope) = if token.starts_with(api_tokens::PREFIX) {
+        let presented = api_tokens::authenticate(db, token, &client.ip.to_string())
             .await
             .map_err(AppError::internal)?
             .ok_or_else(AppError::unauthorized)?;
-        (user_id, Via::ApiToken(id), None)
+        let scope = access::store::token_scope(
+            db,
+            presented.scope_role.as_deref(),
+            presented.scope_path.as_deref(),
+        )
+        .await
+        .map_err(AppError::internal)?;
+        (presented.user_id, Via::ApiToken(presented.id), None, scope)
     } else {
         let claims = jwt::decode(state.keys().jwt(), token, now()).map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
             AppError::unauthorized()
         })?;
-        (claims.sub, Via::AccessToken, Some(claims.epoch))
+        (claims.sub, Via::AccessToken, Some(claims.epoch), None)
     };
     let user = users::by_id(db, &user_id)
         .await
         .map_err(AppError::internal)?
         .filter(|u| !u.disabled && epoch.is_none_or(|e| e == u.auth_epoch))
         .ok_or_else(AppError::unauthorized)?;
-    Ok((user, via))
+    Ok((user, via, scope))
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -132,7 +142,7 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(session) = &session {
             check_csrf(state, parts, session, &client).await?;
         }
-        let (user, via) = match (bearer(&parts.headers), session) {
+        let (user, via, scope) = match (bearer(&parts.headers), session) {
             (Some(token), _) => from_bearer(state, token?, &client).await?,
             (None, Some(session)) => {
                 let user = users::by_id(state.db(), &session.user_id)
@@ -140,19 +150,30 @@ impl FromRequestParts<AppState> for Principal {
                     .map_err(AppError::internal)?
                     .filter(|u| !u.disabled)
                     .ok_or_else(AppError::unauthorized)?;
-                (user, Via::Session(session.id))
+                (user, Via::Session(session.id), None)
             }
             (None, None) => return Err(AppError::unauthorized()),
         };
         // While a step is pending, only the caller's own account endpoints (where the step is
         // taken) answer.
-        if let Some(step) = guard::gate(state.db(), &user)
+        // Grants are read on every request, so a demotion or a group removal applies to the
+        // very next one, whatever the credential.
+        let grants = access::store::grants_of(state.db(), &user.id)
+            .await
+            .map_err(AppError::internal)?;
+        if let Some(step) = guard::gate(state.db(), &user, &grants)
             .await
             .map_err(AppError::internal)?
             && !parts.uri.path().starts_with("/api/v1/me")
         {
             return Err(step.api_error());
         }
-        Ok(Self { user, via, client })
+        let grants = grants.scoped(scope);
+        Ok(Self {
+            user,
+            via,
+            client,
+            grants,
+        })
     }
 }

@@ -155,7 +155,8 @@ pub async fn find(
     policy: &SessionPolicy,
     token: &str,
 ) -> Result<Option<Session>, DbError> {
-    const FIND: &str = "SELECT s.user_id, u.username, u.is_admin, s.csrf_token, s.id, \
+    const FIND: &str = "SELECT s.user_id, u.username, EXISTS (SELECT 1 FROM acl x \
+        WHERE x.user_id = u.id AND x.path = '/' AND x.role_id = 'administrator'), s.csrf_token, s.id, \
         s.last_seen_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
         WHERE s.token_hash = $1 AND u.disabled = FALSE";
     const TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1";

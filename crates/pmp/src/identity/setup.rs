@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::access::store;
 use crate::db::{Db, DbError};
 use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::users::Username;
@@ -65,8 +66,8 @@ pub async fn create_first_admin(
     const CLAIM: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
         ON CONFLICT (key) DO NOTHING";
     const INSERT_USER: &str = "INSERT INTO users \
-        (id, username, password_hash, is_admin, disabled, created_at) \
-        VALUES ($1, $2, $3, TRUE, FALSE, $4)";
+        (id, username, password_hash, disabled, created_at, must_change_password, auth_epoch) \
+        VALUES ($1, $2, $3, FALSE, $4, FALSE, 0)";
     const FORGET_TOKEN: &str = "DELETE FROM settings WHERE key = $1";
     let now = settings::now();
     let id = uuid::Uuid::new_v4().to_string();
@@ -86,6 +87,13 @@ pub async fn create_first_admin(
             .bind(&id)
             .bind(username.as_str())
             .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(store::GRANT_ROOT)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&id)
+            .bind(store::ADMINISTRATOR)
             .bind(now)
             .execute(&mut *tx)
             .await?;

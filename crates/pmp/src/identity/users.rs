@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::access::store;
 use crate::db::{Db, DbError};
 use crate::settings::now;
 use crate::with_pool;
@@ -59,7 +60,8 @@ pub struct User {
     pub id: String,
     /// The username.
     pub username: String,
-    /// Holds every privilege everywhere.
+    /// Holds the Administrator role on `/` directly (the shorthand user administration
+    /// manages; finer grants are ACL entries).
     pub is_admin: bool,
     /// May not sign in.
     pub disabled: bool,
@@ -72,8 +74,9 @@ pub struct User {
     pub created_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, username, is_admin, disabled, must_change_password, auth_epoch, created_at";
+const COLUMNS: &str = "id, username, EXISTS (SELECT 1 FROM acl x WHERE x.user_id = users.id \
+    AND x.path = '/' AND x.role_id = 'administrator') AS is_admin, disabled, \
+    must_change_password, auth_epoch, created_at";
 
 /// Why a user change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -138,18 +141,25 @@ pub async fn create(
     is_admin: bool,
     must_change_password: bool,
 ) -> Result<User, UserError> {
-    const SQL: &str = "INSERT INTO users (id, username, password_hash, is_admin, disabled,         created_at, must_change_password, auth_epoch) VALUES ($1, $2, $3, $4, FALSE, $5, $6, 0)";
+    const SQL: &str = "INSERT INTO users (id, username, password_hash, disabled, created_at, \
+        must_change_password, auth_epoch) VALUES ($1, $2, $3, FALSE, $4, $5, 0)";
     let id = uuid::Uuid::new_v4().to_string();
-    with_pool!(db, pool => sqlx::query(SQL)
-        .bind(&id)
-        .bind(name.as_str())
-        .bind(password_hash)
-        .bind(is_admin)
-        .bind(now())
-        .bind(must_change_password)
-        .execute(pool)
-        .await?
-        .rows_affected());
+    let now = now();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(SQL)
+            .bind(&id)
+            .bind(name.as_str())
+            .bind(password_hash)
+            .bind(now)
+            .bind(must_change_password)
+            .execute(&mut *tx)
+            .await?;
+        if is_admin {
+            sqlx::query(store::GRANT_ROOT).bind(uuid::Uuid::new_v4().to_string()).bind(&id).bind(store::ADMINISTRATOR).bind(now).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
     Ok(by_id(db, &id)
         .await?
         .ok_or(DbError::Query(sqlx::Error::RowNotFound))?)
@@ -165,13 +175,14 @@ const REVOKE_ALL: [&str; 4] = [
 ];
 
 /// Counts enabled administrators other than `id`, inside the caller's transaction.
-const OTHER_ADMINS: &str =
-    "SELECT COUNT(*) FROM users WHERE is_admin = TRUE AND disabled = FALSE AND id <> $1";
+const OTHER_ADMINS: &str = "SELECT COUNT(*) FROM users WHERE disabled = FALSE AND id <> $1 \
+    AND EXISTS (SELECT 1 FROM acl x WHERE x.user_id = users.id AND x.path = '/' \
+    AND x.role_id = 'administrator')";
 
 /// Sets a user's role and enabled flag. Taking rights away (disable, demote) revokes every
 /// credential at once. The last enabled administrator cannot lose that standing.
 pub async fn update(db: &Db, id: &str, is_admin: bool, disabled: bool) -> Result<(), UserError> {
-    const UPDATE: &str = "UPDATE users SET is_admin = $2, disabled = $3 WHERE id = $1";
+    const UPDATE: &str = "UPDATE users SET disabled = $2 WHERE id = $1";
     let Some(before) = by_id(db, id).await? else {
         return Err(UserError::Db(DbError::Query(sqlx::Error::RowNotFound)));
     };
@@ -184,7 +195,12 @@ pub async fn update(db: &Db, id: &str, is_admin: bool, disabled: bool) -> Result
                 return Err(UserError::LastAdmin);
             }
         }
-        sqlx::query(UPDATE).bind(id).bind(is_admin).bind(disabled).execute(&mut *tx).await?;
+        sqlx::query(UPDATE).bind(id).bind(disabled).execute(&mut *tx).await?;
+        if is_admin && !before.is_admin {
+            sqlx::query(store::GRANT_ROOT).bind(uuid::Uuid::new_v4().to_string()).bind(id).bind(store::ADMINISTRATOR).bind(now()).execute(&mut *tx).await?;
+        } else if !is_admin && before.is_admin {
+            sqlx::query(store::REVOKE_ROOT).bind(id).bind(store::ADMINISTRATOR).execute(&mut *tx).await?;
+        }
         if loses_rights {
             for sql in REVOKE_ALL {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;

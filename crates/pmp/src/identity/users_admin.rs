@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Authorized, Grants, Privilege, Target};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{self, TotpPolicy};
@@ -37,26 +38,33 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The administrator performing an action, and from where.
-#[derive(Debug, Clone, Copy)]
+/// An administrator performing an action, and from where: built only by `Actor::admit`,
+/// so every action below has passed the `user.manage` check on `/`.
+#[derive(Debug, Clone)]
 pub struct Actor<'a> {
     /// Who acts.
     pub user: &'a User,
     /// From where.
     pub client: &'a Client,
+    _authorized: Authorized,
 }
 
-impl Actor<'_> {
-    /// Refuses anyone but an administrator.
-    pub fn require_admin(self) -> Result<Self, AppError> {
-        if self.user.is_admin {
-            Ok(self)
-        } else {
-            Err(AppError::Forbidden(
-                "Only administrators manage users.".to_owned(),
-            ))
+impl<'a> Actor<'a> {
+    /// The actor, given the proof that they may manage users.
+    pub fn admit(user: &'a User, client: &'a Client, authorized: Authorized) -> Self {
+        Self {
+            user,
+            client,
+            _authorized: authorized,
         }
     }
+}
+
+/// Checks `user.manage` on `/` for holders of `grants`.
+pub fn may_manage_users(grants: &Grants) -> Result<Authorized, AppError> {
+    grants
+        .authorize(Privilege::UserManage, Target::Root)
+        .map_err(|_| AppError::Forbidden("Only administrators manage users.".to_owned()))
 }
 
 fn user_error(e: UserError) -> AppError {
@@ -69,7 +77,7 @@ fn user_error(e: UserError) -> AppError {
 
 async fn record(
     state: &AppState,
-    actor: Actor<'_>,
+    actor: &Actor<'_>,
     kind: Kind,
     target: &User,
     what: &str,
@@ -105,7 +113,7 @@ fn temporary_password() -> String {
 /// Creates a user with a temporary password (returned once) that must be changed.
 pub async fn create(
     state: &AppState,
-    actor: Actor<'_>,
+    actor: &Actor<'_>,
     username: &str,
     is_admin: bool,
 ) -> Result<(User, String), AppError> {
@@ -135,7 +143,7 @@ pub async fn create(
 /// Sets role and enabled state.
 pub async fn update(
     state: &AppState,
-    actor: Actor<'_>,
+    actor: &Actor<'_>,
     target: &User,
     is_admin: bool,
     disabled: bool,
@@ -154,7 +162,7 @@ pub async fn update(
 /// Replaces the password with a temporary one (returned once) and revokes every credential.
 pub async fn reset_password(
     state: &AppState,
-    actor: Actor<'_>,
+    actor: &Actor<'_>,
     target: &User,
 ) -> Result<String, AppError> {
     let temporary = temporary_password();
@@ -174,7 +182,11 @@ pub async fn reset_password(
 }
 
 /// Removes the user's second factor (a lost phone and no recovery codes).
-pub async fn reset_totp(state: &AppState, actor: Actor<'_>, target: &User) -> Result<(), AppError> {
+pub async fn reset_totp(
+    state: &AppState,
+    actor: &Actor<'_>,
+    target: &User,
+) -> Result<(), AppError> {
     totp::disable(state.db(), &target.id)
         .await
         .map_err(AppError::internal)?;
@@ -189,7 +201,7 @@ pub async fn reset_totp(state: &AppState, actor: Actor<'_>, target: &User) -> Re
 }
 
 /// Deletes the user.
-pub async fn remove(state: &AppState, actor: Actor<'_>, target: &User) -> Result<(), AppError> {
+pub async fn remove(state: &AppState, actor: &Actor<'_>, target: &User) -> Result<(), AppError> {
     users::delete(state.db(), &target.id)
         .await
         .map_err(user_error)?;
@@ -199,7 +211,7 @@ pub async fn remove(state: &AppState, actor: Actor<'_>, target: &User) -> Result
 /// Sets who must use a second factor.
 pub async fn set_policy(
     state: &AppState,
-    actor: Actor<'_>,
+    actor: &Actor<'_>,
     policy: TotpPolicy,
 ) -> Result<(), AppError> {
     guard::set_totp_policy(state.db(), policy)
@@ -222,11 +234,8 @@ pub async fn set_policy(
 }
 
 fn actor(principal: &Principal) -> Result<Actor<'_>, AppError> {
-    Actor {
-        user: &principal.user,
-        client: &principal.client,
-    }
-    .require_admin()
+    let authorized = may_manage_users(&principal.grants)?;
+    Ok(Actor::admit(&principal.user, &principal.client, authorized))
 }
 
 #[derive(Serialize)]
@@ -275,7 +284,7 @@ async fn create_api(
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, AppError> {
     let (user, temporary_password) =
-        create(&state, actor(&principal)?, &body.username, body.is_admin).await?;
+        create(&state, &actor(&principal)?, &body.username, body.is_admin).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedBody {
@@ -315,7 +324,7 @@ async fn update_api(
     let target = find(&state, &id).await?;
     let is_admin = body.is_admin.unwrap_or(target.is_admin);
     let disabled = body.disabled.unwrap_or(target.disabled);
-    update(&state, actor, &target, is_admin, disabled).await?;
+    update(&state, &actor, &target, is_admin, disabled).await?;
     Ok(Json(describe(&state, find(&state, &id).await?).await?))
 }
 
@@ -326,7 +335,7 @@ async fn delete_api(
 ) -> Result<StatusCode, AppError> {
     let actor = actor(&principal)?;
     let target = find(&state, &id).await?;
-    remove(&state, actor, &target).await?;
+    remove(&state, &actor, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -342,7 +351,7 @@ async fn reset_password_api(
 ) -> Result<Json<TemporaryBody>, AppError> {
     let actor = actor(&principal)?;
     let target = find(&state, &id).await?;
-    let temporary_password = reset_password(&state, actor, &target).await?;
+    let temporary_password = reset_password(&state, &actor, &target).await?;
     Ok(Json(TemporaryBody { temporary_password }))
 }
 
@@ -353,7 +362,7 @@ async fn reset_totp_api(
 ) -> Result<StatusCode, AppError> {
     let actor = actor(&principal)?;
     let target = find(&state, &id).await?;
-    reset_totp(&state, actor, &target).await?;
+    reset_totp(&state, &actor, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -384,6 +393,6 @@ async fn set_policy_api(
     let policy = TotpPolicy::parse(&body.require).ok_or_else(|| {
         AppError::BadRequest("require is one of optional, admins, everyone.".to_owned())
     })?;
-    set_policy(&state, actor, policy).await?;
+    set_policy(&state, &actor, policy).await?;
     Ok(Json(body))
 }

@@ -100,12 +100,9 @@ fn admit<'a>(
             .session
             .check_form(headers, csrf, &viewer.shell, "user administration")?;
     }
-    Actor {
-        user: &viewer.user,
-        client,
-    }
-    .require_admin()
-    .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))
+    let authorized = users_admin::may_manage_users(&viewer.grants)
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    Ok(Actor::admit(&viewer.user, client, authorized))
 }
 
 async fn show_list(
@@ -169,7 +166,7 @@ async fn create_form(
     Form(input): Form<CreateForm>,
 ) -> Result<Response, PageError> {
     let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
-    match users_admin::create(&state, actor, &input.username, input.role == "admin").await {
+    match users_admin::create(&state, &actor, &input.username, input.role == "admin").await {
         Ok((user, temporary)) => {
             show_list(&state, &viewer, Some((user.username, temporary)), None).await
         }
@@ -194,7 +191,7 @@ async fn policy_form(
             viewer.shell.clone(),
         )
     })?;
-    users_admin::set_policy(&state, actor, policy)
+    users_admin::set_policy(&state, &actor, policy)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     Ok(Redirect::to("/users").into_response())
@@ -263,14 +260,14 @@ async fn act(
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let outcome = match action {
         Action::Update { is_admin, disabled } => {
-            users_admin::update(state, actor, &target, is_admin, disabled)
+            users_admin::update(state, &actor, &target, is_admin, disabled)
                 .await
                 .map(|()| None)
         }
-        Action::ResetPassword => users_admin::reset_password(state, actor, &target)
+        Action::ResetPassword => users_admin::reset_password(state, &actor, &target)
             .await
             .map(Some),
-        Action::ResetTotp => users_admin::reset_totp(state, actor, &target)
+        Action::ResetTotp => users_admin::reset_totp(state, &actor, &target)
             .await
             .map(|()| None),
     };
@@ -332,7 +329,7 @@ async fn delete_form(
     let target = users_admin::find(&state, &id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
-    match users_admin::remove(&state, actor, &target).await {
+    match users_admin::remove(&state, &actor, &target).await {
         Ok(()) => Ok(Redirect::to("/users").into_response()),
         Err(AppError::Conflict(why)) => show_user(&state, &viewer, &id, None, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),

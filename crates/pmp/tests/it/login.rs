@@ -278,8 +278,8 @@ async fn people_list_and_revoke_only_their_own_sessions(engine: Engine) {
     let csrf = csrf_of(&html);
 
     // Bob, another user, has a session whose id Alice must not be able to touch.
-    const BOB: &str = "INSERT INTO users (id, username, password_hash, is_admin, disabled, created_at) \
-        VALUES ('bob-id', 'bob', 'x', FALSE, FALSE, 0)";
+    const BOB: &str = "INSERT INTO users (id, username, password_hash, disabled, created_at) \
+        VALUES ('bob-id', 'bob', 'x', FALSE, 0)";
     with_pool!(app.portal.db(), pool => sqlx::query(BOB).execute(pool).await.unwrap().rows_affected());
     let policy = app.portal_policy();
     pmp::identity::sessions::create(app.portal.db(), &policy, "bob-id", "10.0.0.9", "curl/8")

@@ -178,7 +178,8 @@ async fn setup_creates_one_admin_and_closes_for_good(engine: Engine) {
     assert!(done.text().await.unwrap().contains("alice.admin"));
 
     let (name, hash, admin): (String, String, bool) = with_pool!(app.portal.db(), pool =>
-        sqlx::query_as("SELECT username, password_hash, is_admin FROM users")
+        sqlx::query_as("SELECT username, password_hash, EXISTS (SELECT 1 FROM acl \
+            WHERE acl.user_id = users.id AND acl.path = '/' AND acl.role_id = 'administrator') FROM users")
             .fetch_one(pool).await.unwrap());
     assert_eq!(name, "alice.admin");
     assert!(admin);
