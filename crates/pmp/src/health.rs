@@ -1,19 +1,20 @@
 //! Liveness and readiness probes for load balancers and orchestrators: `/healthz` says the
 //! process answers; `/readyz` says the database answers and its schema is this build's.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::http::AppState;
+use crate::http::access::{Access, Routes};
 
 /// Probe routes; public, so they reveal nothing beyond up or down.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/healthz", &["GET"], Access::Public, get(healthz))
+        .add("/readyz", &["GET"], Access::Public, get(readyz))
 }
 
 /// A probe's answer.

@@ -1,6 +1,7 @@
 //! Router assembly and the plumbing every feature shares: state, middleware order, fallbacks.
 //! Feature modules own their routes; this module only stitches them together.
 
+pub mod access;
 mod client;
 mod error;
 mod headers;
@@ -115,15 +116,23 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The whole application: every feature's routes behind the shared middleware.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let transport = Transport { tls: state.tls() };
-    Router::new()
+/// Every route of the portal with what it requires.
+pub fn route_table() -> access::Routes {
+    access::Routes::new()
         .merge(crate::health::routes())
         .merge(crate::web::routes())
         .merge(crate::identity::routes())
+}
+
+/// The whole application: every feature's routes behind the shared middleware.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let transport = Transport { tls: state.tls() };
+    let (routes, _) = route_table().into_parts();
+    routes
         .fallback(fallback)
-        .with_state(state)
+        .with_state(state.clone())
+        // The access guard of each route finds the state here.
+        .layer(axum::Extension(state))
         // Layers run bottom-up on the way in: headers wrap everything, including panics.
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

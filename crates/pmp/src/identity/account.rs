@@ -3,13 +3,14 @@
 //! current password is shared with turning off two-factor sign-in (`account_totp`).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client, PageError};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{Gate, Viewer};
@@ -20,10 +21,20 @@ use crate::identity::users::{self, User};
 use crate::web::{Shell, render};
 
 /// Password routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/account/password", get(password_page).post(password_form))
-        .route("/api/v1/me/password", post(password_api))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/account/password",
+            &["GET", "POST"],
+            Access::SignedIn,
+            get(password_page).post(password_form),
+        )
+        .add(
+            "/api/v1/me/password",
+            &["POST"],
+            Access::SignedIn,
+            post(password_api),
+        )
 }
 
 /// Why an own-account change was refused, worded for the person.

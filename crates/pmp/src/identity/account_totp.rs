@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client, PageError};
 use crate::identity::account::{Refused, confirm_password};
 use crate::identity::events::{self, Kind, Subject};
@@ -20,14 +21,44 @@ use crate::identity::users::User;
 use crate::web::{Shell, render};
 
 /// Two-factor routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/account/2fa", get(totp_page).post(totp_start_form))
-        .route("/account/2fa/confirm", post(totp_confirm_form))
-        .route("/account/2fa/disable", post(totp_disable_form))
-        .route("/api/v1/me/totp", post(totp_start_api))
-        .route("/api/v1/me/totp/confirm", post(totp_confirm_api))
-        .route("/api/v1/me/totp/disable", post(totp_disable_api))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/account/2fa",
+            &["GET", "POST"],
+            Access::SignedIn,
+            get(totp_page).post(totp_start_form),
+        )
+        .add(
+            "/account/2fa/confirm",
+            &["POST"],
+            Access::SignedIn,
+            post(totp_confirm_form),
+        )
+        .add(
+            "/account/2fa/disable",
+            &["POST"],
+            Access::SignedIn,
+            post(totp_disable_form),
+        )
+        .add(
+            "/api/v1/me/totp",
+            &["POST"],
+            Access::SignedIn,
+            post(totp_start_api),
+        )
+        .add(
+            "/api/v1/me/totp/confirm",
+            &["POST"],
+            Access::SignedIn,
+            post(totp_confirm_api),
+        )
+        .add(
+            "/api/v1/me/totp/disable",
+            &["POST"],
+            Access::SignedIn,
+            post(totp_disable_api),
+        )
 }
 
 #[derive(Template)]

@@ -4,13 +4,14 @@
 //! `totp_required` when a second factor is due; `POST /api/v1/auth/refresh` rotates; a spent
 //! refresh token revokes its family; `GET /api/v1/me` 200 or 401.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::authenticate::{self, Refusal};
 use crate::identity::events::{self, Kind, Subject};
@@ -23,13 +24,23 @@ use crate::settings::now;
 
 /// Identity API routes. Setup and the token endpoints are public (they are how one gets a
 /// credential); `me` needs one.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/setup", post(run_setup))
-        .route("/api/v1/auth/token", post(token))
-        .route("/api/v1/auth/refresh", post(refresh_token))
-        .route("/api/v1/auth/revoke", post(revoke))
-        .route("/api/v1/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/api/v1/setup", &["POST"], Access::Public, post(run_setup))
+        .add("/api/v1/auth/token", &["POST"], Access::Public, post(token))
+        .add(
+            "/api/v1/auth/refresh",
+            &["POST"],
+            Access::Public,
+            post(refresh_token),
+        )
+        .add(
+            "/api/v1/auth/revoke",
+            &["POST"],
+            Access::Public,
+            post(revoke),
+        )
+        .add("/api/v1/me", &["GET"], Access::SignedIn, get(me))
 }
 
 #[derive(Deserialize)]

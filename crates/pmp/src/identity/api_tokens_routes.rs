@@ -7,9 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client, PageError};
 use crate::identity::api_tokens::{self, TokenInfo};
 use crate::identity::events::{self, Kind, Subject};
@@ -19,12 +20,32 @@ use crate::identity::users::User;
 use crate::web::{Shell, render, utc};
 
 /// Token routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/account/tokens", get(page).post(create_form))
-        .route("/account/tokens/{id}/revoke", post(revoke_form))
-        .route("/api/v1/tokens", get(list_api).post(create_api))
-        .route("/api/v1/tokens/{id}", delete(revoke_api))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/account/tokens",
+            &["GET", "POST"],
+            Access::SignedIn,
+            get(page).post(create_form),
+        )
+        .add(
+            "/account/tokens/{id}/revoke",
+            &["POST"],
+            Access::SignedIn,
+            post(revoke_form),
+        )
+        .add(
+            "/api/v1/tokens",
+            &["GET", "POST"],
+            Access::SignedIn,
+            get(list_api).post(create_api),
+        )
+        .add(
+            "/api/v1/tokens/{id}",
+            &["DELETE"],
+            Access::SignedIn,
+            delete(revoke_api),
+        )
 }
 
 async fn create(

@@ -144,6 +144,9 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if let Some(viewer) = parts.extensions.get::<Self>() {
+            return Ok(viewer.clone());
+        }
         let to_login = || Redirect::to("/login").into_response();
         let Ok(MaybeSession(Some(session))) = MaybeSession::from_request_parts(parts, state).await
         else {

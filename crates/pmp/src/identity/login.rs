@@ -3,14 +3,15 @@
 //! token (stored hashed), never a session. Signing in while signed in ends the old session.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::db::{Db, DbError};
+use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client, PageError, cookie, refuse_cross_site};
 use crate::identity::authenticate::{self, Refusal};
 use crate::identity::sessions::{self, MaybeSession, SessionPolicy};
@@ -21,11 +22,16 @@ use crate::web::{Shell, render};
 use crate::with_pool;
 
 /// Sign-in routes; public, since they are how one becomes signed in.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(form).post(submit))
-        .route("/login/totp", post(submit_totp))
-        .route("/logout", post(logout))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/login",
+            &["GET", "POST"],
+            Access::Public,
+            get(form).post(submit),
+        )
+        .add("/login/totp", &["POST"], Access::Public, post(submit_totp))
+        .add("/logout", &["POST"], Access::Public, post(logout))
 }
 
 #[derive(Template)]

@@ -24,16 +24,15 @@ pub mod users;
 pub mod users_admin;
 mod users_page;
 
-use axum::Router;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::http::AppState;
+use crate::http::access::Routes;
 
 /// Identity routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Routes {
     setup::routes()
         .merge(api::routes())
         .merge(account::routes())

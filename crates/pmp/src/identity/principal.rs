@@ -129,6 +129,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // The route's access guard may have authenticated the caller already.
+        if let Some(principal) = parts.extensions.get::<Self>() {
+            return Ok(principal.clone());
+        }
         let client = Client::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});

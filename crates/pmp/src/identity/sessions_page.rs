@@ -3,23 +3,29 @@
 //! foreign session id answers 404 like one that does not exist.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client, PageError};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
 use crate::web::{Shell, render, utc};
 
 /// Session-management routes; each needs a signed-in person.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/sessions", get(page))
-        .route("/sessions/{id}/revoke", post(revoke))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/sessions", &["GET"], Access::SignedIn, get(page))
+        .add(
+            "/sessions/{id}/revoke",
+            &["POST"],
+            Access::SignedIn,
+            post(revoke),
+        )
 }
 
 struct Row {

@@ -4,15 +4,16 @@
 //! one administrator even when several submissions race, and then closes for good.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::access::store;
 use crate::db::{Db, DbError};
+use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::users::Username;
 use crate::identity::{digest, password, random_token, secret_eq};
@@ -24,8 +25,13 @@ const TOKEN_DIGEST: Key = Key("setup.token_sha256");
 const COMPLETED_AT: Key = Key("setup.completed_at");
 
 /// Setup routes; public, since they are guarded by the setup token itself.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/setup", get(form).post(submit))
+pub fn routes() -> Routes {
+    Routes::new().add(
+        "/setup",
+        &["GET", "POST"],
+        Access::Public,
+        get(form).post(submit),
+    )
 }
 
 /// True once the first administrator exists.

@@ -4,14 +4,15 @@
 //! offered both as `/api/v1/users` and as the "Users" pages. Each one is a security event,
 //! and each that takes rights away revokes the user's credentials at once.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Authorized, Grants, Privilege, Target};
+use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{self, TotpPolicy};
@@ -20,20 +21,36 @@ use crate::identity::users::{self, User, UserError, Username};
 use crate::identity::{password, random_token, totp};
 
 /// User-administration API routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/users", get(list_api).post(create_api))
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/api/v1/users",
+            &["GET", "POST"],
+            Access::Privilege(Privilege::UserManage),
+            get(list_api).post(create_api),
+        )
+        .add(
             "/api/v1/users/{id}",
+            &["GET", "PATCH", "DELETE"],
+            Access::Privilege(Privilege::UserManage),
             get(get_api).patch(update_api).delete(delete_api),
         )
-        .route(
+        .add(
             "/api/v1/users/{id}/reset-password",
+            &["POST"],
+            Access::Privilege(Privilege::UserManage),
             post(reset_password_api),
         )
-        .route("/api/v1/users/{id}/reset-2fa", post(reset_totp_api))
-        .route(
+        .add(
+            "/api/v1/users/{id}/reset-2fa",
+            &["POST"],
+            Access::Privilege(Privilege::UserManage),
+            post(reset_totp_api),
+        )
+        .add(
             "/api/v1/security/totp-policy",
+            &["GET", "PUT"],
+            Access::Privilege(Privilege::SettingsManage),
             get(policy_api).put(set_policy_api),
         )
 }

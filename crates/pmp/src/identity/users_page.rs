@@ -3,13 +3,15 @@
 //! actions themselves are `users_admin`'s; this module only renders and reads forms.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::access::Privilege;
+use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client, PageError};
 use crate::identity::guard::{self, TotpPolicy, Viewer};
 use crate::identity::totp;
@@ -18,14 +20,44 @@ use crate::identity::users_admin::{self, Actor};
 use crate::web::{Shell, render, utc};
 
 /// User-administration pages.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list_page).post(create_form))
-        .route("/users/policy", post(policy_form))
-        .route("/users/{id}", get(user_page).post(update_form))
-        .route("/users/{id}/reset-password", post(reset_password_form))
-        .route("/users/{id}/reset-2fa", post(reset_totp_form))
-        .route("/users/{id}/delete", post(delete_form))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/users",
+            &["GET", "POST"],
+            Access::Privilege(Privilege::UserManage),
+            get(list_page).post(create_form),
+        )
+        .add(
+            "/users/policy",
+            &["POST"],
+            Access::Privilege(Privilege::SettingsManage),
+            post(policy_form),
+        )
+        .add(
+            "/users/{id}",
+            &["GET", "POST"],
+            Access::Privilege(Privilege::UserManage),
+            get(user_page).post(update_form),
+        )
+        .add(
+            "/users/{id}/reset-password",
+            &["POST"],
+            Access::Privilege(Privilege::UserManage),
+            post(reset_password_form),
+        )
+        .add(
+            "/users/{id}/reset-2fa",
+            &["POST"],
+            Access::Privilege(Privilege::UserManage),
+            post(reset_totp_form),
+        )
+        .add(
+            "/users/{id}/delete",
+            &["POST"],
+            Access::Privilege(Privilege::UserManage),
+            post(delete_form),
+        )
 }
 
 struct Row {

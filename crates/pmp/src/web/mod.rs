@@ -6,14 +6,14 @@ mod home;
 
 use std::convert::Infallible;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-use crate::http::{AppError, AppState, PageError};
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, PageError};
 use crate::identity::sessions::Session;
 
 /// The cookie that remembers a person's theme override (not sensitive, so readable by JS).
@@ -47,10 +47,15 @@ pub fn utc(unix: i64) -> String {
 }
 
 /// Routes of the shell itself.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home::page))
-        .route("/static/{file}", get(assets::serve))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/", &["GET"], Access::Public, get(home::page))
+        .add(
+            "/static/{file}",
+            &["GET"],
+            Access::Public,
+            get(assets::serve),
+        )
 }
 
 /// What the base layout needs on every page: theme and asset URLs.

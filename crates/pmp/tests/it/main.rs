@@ -13,6 +13,7 @@ mod cli_users;
 mod forms;
 mod headers;
 mod login;
+mod routes;
 mod schema;
 mod setup;
 mod store;
