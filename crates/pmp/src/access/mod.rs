@@ -2,6 +2,8 @@
 //! bundle them, groups of users, and ACL entries granting a role on a path. `Grants::authorize`
 //! is the one check everything calls; it hands out an `Authorized` proof only when allowed.
 
+pub mod admin;
+mod api;
 pub mod grants;
 pub mod path;
 pub mod privilege;
@@ -10,3 +12,8 @@ pub mod store;
 pub use grants::{Authorized, Denied, Grant, Grants, Scope};
 pub use path::{AclPath, Target};
 pub use privilege::{PrivSet, Privilege};
+
+/// Access-administration routes.
+pub fn routes() -> crate::http::access::Routes {
+    api::routes()
+}

@@ -122,6 +122,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::health::routes())
         .merge(crate::web::routes())
         .merge(crate::identity::routes())
+        .merge(crate::access::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::access::AclPath;
 use crate::db::{Db, DbError};
 use crate::identity::{digest, random_token};
 use crate::settings::now;
@@ -31,6 +32,10 @@ pub struct TokenInfo {
     pub last_used_at: Option<i64>,
     /// Address of its last use.
     pub last_used_ip: Option<String>,
+    /// The role it is limited to, if scoped.
+    pub scope_role_id: Option<String>,
+    /// The path it is limited to, if scoped.
+    pub scope_path: Option<String>,
 }
 
 /// Why a token could not be created.
@@ -42,6 +47,8 @@ pub enum TokenError {
     Lifetime,
     #[error("you hold {MAX_PER_USER} tokens already; revoke one first")]
     TooMany,
+    #[error("a token's scope names an existing role and a valid ACL path")]
+    Scope,
 }
 
 /// Validates a token name: printable, no control or formatting characters.
@@ -63,16 +70,26 @@ pub async fn create(
     user_id: &str,
     name: &str,
     days: Option<u32>,
+    scope: Option<(&str, &AclPath)>,
 ) -> Result<Result<(String, String), TokenError>, DbError> {
     const COUNT: &str = "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1";
+    const ROLE: &str = "SELECT COUNT(*) FROM roles WHERE id = $1";
+    // The scope is written with the token, so a token never exists wider than asked for.
     const INSERT: &str = "INSERT INTO api_tokens (id, user_id, name, secret_hash, created_at, \
-        expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        expires_at, scope_role_id, scope_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     let name = match check_name(name) {
         Ok(name) => name,
         Err(e) => return Ok(Err(e)),
     };
     if days.is_some_and(|d| !(1..=3650).contains(&d)) {
         return Ok(Err(TokenError::Lifetime));
+    }
+    if let Some((role, _)) = scope {
+        let found: i64 =
+            with_pool!(db, pool => sqlx::query_scalar(ROLE).bind(role).fetch_one(pool).await?);
+        if found == 0 {
+            return Ok(Err(TokenError::Scope));
+        }
     }
     let held: i64 =
         with_pool!(db, pool => sqlx::query_scalar(COUNT).bind(user_id).fetch_one(pool).await?);
@@ -90,6 +107,8 @@ pub async fn create(
         .bind(digest(&secret))
         .bind(now)
         .bind(expires)
+        .bind(scope.map(|(role, _)| role))
+        .bind(scope.map(|(_, path)| path.to_string()))
         .execute(pool)
         .await?
         .rows_affected());
@@ -138,8 +157,8 @@ pub async fn authenticate(db: &Db, secret: &str, ip: &str) -> Result<Option<Pres
 
 /// `user_id`'s tokens, newest first.
 pub async fn list(db: &Db, user_id: &str) -> Result<Vec<TokenInfo>, DbError> {
-    const SQL: &str = "SELECT id, name, created_at, expires_at, last_used_at, last_used_ip \
-        FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id";
+    const SQL: &str = "SELECT id, name, created_at, expires_at, last_used_at, last_used_ip, \
+        scope_role_id, scope_path FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id";
     Ok(with_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?))
 }
 

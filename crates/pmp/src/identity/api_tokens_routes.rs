@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::access::AclPath;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client, PageError};
 use crate::identity::api_tokens::{self, TokenInfo};
@@ -54,8 +55,9 @@ async fn create(
     user: &User,
     name: &str,
     days: Option<u32>,
+    scope: Option<(&str, &AclPath)>,
 ) -> Result<(String, String), AppError> {
-    let (id, secret) = api_tokens::create(state.db(), &user.id, name, days)
+    let (id, secret) = api_tokens::create(state.db(), &user.id, name, days, scope)
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::BadRequest(format!("{e}.")))?;
@@ -175,7 +177,7 @@ async fn create_form(
             .map_err(|_| "The lifetime is a whole number of days.".to_owned()),
     };
     let result = match days {
-        Ok(days) => create(&state, &client, &viewer.user, &input.name, days).await,
+        Ok(days) => create(&state, &client, &viewer.user, &input.name, days, None).await,
         Err(why) => Err(AppError::BadRequest(why)),
     };
     match result {
@@ -223,6 +225,16 @@ struct CreateBody {
     name: String,
     #[serde(default)]
     expires_in_days: Option<u32>,
+    #[serde(default)]
+    scope: Option<ScopeBody>,
+}
+
+/// Limits a token to one role's privileges on one path (and below).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    role_id: String,
+    path: String,
 }
 
 #[derive(Serialize)]
@@ -237,12 +249,24 @@ async fn create_api(
     principal: Principal,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, AppError> {
+    let path = match &body.scope {
+        Some(scope) => {
+            Some(AclPath::parse(&scope.path).map_err(|e| AppError::BadRequest(format!("{e}.")))?)
+        }
+        None => None,
+    };
+    let scope = body
+        .scope
+        .as_ref()
+        .zip(path.as_ref())
+        .map(|(s, p)| (s.role_id.as_str(), p));
     let (id, token) = create(
         &state,
         &principal.client,
         &principal.user,
         &body.name,
         body.expires_in_days,
+        scope,
     )
     .await?;
     let name = api_tokens::check_name(&body.name).unwrap_or_default();

@@ -31,6 +31,7 @@ pub enum Kind {
     SessionRevoked,
     CsrfRefused,
     SetupCompleted,
+    AccessChanged,
 }
 
 impl Kind {
@@ -56,6 +57,7 @@ impl Kind {
             Self::SessionRevoked => "session.revoked",
             Self::CsrfRefused => "csrf.refused",
             Self::SetupCompleted => "setup.completed",
+            Self::AccessChanged => "access.changed",
         }
     }
 }

@@ -225,10 +225,11 @@ async fn a_disabled_user_is_refused_on_the_next_request(engine: Engine) {
     let tokens = app.api_token("bob").await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let cookie = app.sign_in("bob").await;
-    let (_, api_token) = pmp::identity::api_tokens::create(app.portal.db(), &bob, "script", None)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, api_token) =
+        pmp::identity::api_tokens::create(app.portal.db(), &bob, "script", None, None)
+            .await
+            .unwrap()
+            .unwrap();
     for credential in [&access, &api_token] {
         assert_eq!(
             app.get_bearer("/api/v1/me", credential).await.status(),

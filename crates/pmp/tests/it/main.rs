@@ -4,6 +4,7 @@
 // Test helpers fail loudly on purpose; a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod account;
 mod api_auth;
 mod browser;

@@ -242,10 +242,11 @@ async fn demotion_revokes_and_the_last_administrator_stays(engine: Engine) {
     let carol = app.create_user("carol", true).await;
     let root = admin_token(&app).await;
     let carol_cookie = app.sign_in("carol").await;
-    let (_, carol_api) = pmp::identity::api_tokens::create(app.portal.db(), &carol, "job", None)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, carol_api) =
+        pmp::identity::api_tokens::create(app.portal.db(), &carol, "job", None, None)
+            .await
+            .unwrap()
+            .unwrap();
     let patch = send(
         &app,
         reqwest::Method::PATCH,
