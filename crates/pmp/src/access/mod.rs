@@ -5,6 +5,7 @@
 pub mod admin;
 mod api;
 pub mod grants;
+mod page;
 pub mod path;
 pub mod privilege;
 pub mod store;
@@ -15,5 +16,5 @@ pub use privilege::{PrivSet, Privilege};
 
 /// Access-administration routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes()
+    api::routes().merge(page::routes())
 }

@@ -133,6 +133,17 @@ async fn setup_sign_in_enrol_totp_sign_out_and_sign_in_with_a_code() {
     browser.click("[data-user-create] button").await;
     assert_eq!(browser.text_of("[data-temporary-password]").await.len(), 20);
     browser.screenshot("users").await;
+    // The access page: a custom role, an entry, and the effective-permissions answer.
+    browser.client.goto(&app.url("/access")).await.unwrap();
+    browser.fill("#role-name", "Restarter").await;
+    browser.click("input[value='guest.power']").await;
+    browser.click("input[value='guest.view']").await;
+    browser.click("[data-role-create] button").await;
+    assert!(browser.text_of("[data-roles]").await.contains("Restarter"));
+    let operator = pmp::identity::users::list(app.portal.db()).await.unwrap().into_iter().find(|u| u.username == "operator").unwrap();
+    browser.client.goto(&app.url(&format!("/access?user={}&path=/guests/lab/101", operator.id))).await.unwrap();
+    assert!(browser.text_of("[data-effective-result]").await.contains("Nothing"));
+    browser.screenshot("access").await;
     // The wrong code above was answered 401, which Chromium reports as a failed load.
     browser
         .assert_no_console_errors_besides("status of 401")

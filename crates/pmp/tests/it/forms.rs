@@ -23,6 +23,13 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         format!("/users/{bob}/reset-password"),
         format!("/users/{bob}/reset-2fa"),
         format!("/users/{bob}/delete"),
+        "/access/roles".to_owned(),
+        "/access/roles/viewer/delete".to_owned(),
+        "/access/groups".to_owned(),
+        format!("/access/groups/{bob}/delete"),
+        format!("/access/groups/{bob}/members"),
+        "/access/acl".to_owned(),
+        format!("/access/acl/admin-{bob}/delete"),
         "/logout".to_owned(),
     ];
     let fields = [
@@ -35,6 +42,10 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         ("new", "a brand new passphrase"),
         ("confirm", "a brand new passphrase"),
         ("password", "correct horse battery staple"),
+        ("privilege", "user.manage"),
+        ("principal", "user:x"),
+        ("path", "/"),
+        ("role_id", "administrator"),
     ];
     for path in &forms {
         for (csrf, site) in [

@@ -1,0 +1,354 @@
+//! The "Access" page: roles (built-in read-only, custom editable), groups and members, the ACL
+//! editor, and the "effective permissions" view that answers what a user may do on a path and
+//! which entry grants it. Every form carries the session's CSRF token; changes go through
+//! `access::admin` like the API's and are security events.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::access::admin::{self, Entry, Group, Role};
+use crate::access::{AclPath, Privilege, Target, store};
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState, Client, PageError};
+use crate::identity::events::{self, Kind, Subject};
+use crate::identity::guard::Viewer;
+use crate::identity::users::{self, User};
+use crate::web::{Shell, render};
+
+const MANAGE: Access = Access::Privilege(Privilege::UserManage);
+
+/// Access-administration pages.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/access", &["GET"], MANAGE, get(page))
+        .add("/access/roles", &["POST"], MANAGE, post(create_role))
+        .add(
+            "/access/roles/{id}/delete",
+            &["POST"],
+            MANAGE,
+            post(delete_role),
+        )
+        .add("/access/groups", &["POST"], MANAGE, post(create_group))
+        .add(
+            "/access/groups/{id}/delete",
+            &["POST"],
+            MANAGE,
+            post(delete_group),
+        )
+        .add(
+            "/access/groups/{id}/members",
+            &["POST"],
+            MANAGE,
+            post(members),
+        )
+        .add("/access/acl", &["POST"], MANAGE, post(add_entry))
+        .add(
+            "/access/acl/{id}/delete",
+            &["POST"],
+            MANAGE,
+            post(delete_entry),
+        )
+}
+
+/// One privilege in the effective-permissions answer, with the entries that grant it.
+struct Effective {
+    privilege: &'static str,
+    because: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "access/access.html")]
+struct AccessPage {
+    shell: Shell,
+    roles: Vec<Role>,
+    groups: Vec<Group>,
+    entries: Vec<Entry>,
+    users: Vec<User>,
+    privileges: Vec<&'static str>,
+    error: Option<String>,
+    who: String,
+    path: String,
+    effective: Option<Vec<Effective>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Question {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    path: String,
+}
+
+async fn show(
+    state: &AppState,
+    viewer: &Viewer,
+    question: Question,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let fail =
+        |e: crate::db::DbError| PageError::in_shell(AppError::internal(e), viewer.shell.clone());
+    let db = state.db();
+    let users = users::list(db).await.map_err(fail)?;
+    let effective = match (
+        users.iter().find(|u| u.id == question.user),
+        AclPath::parse(&question.path),
+    ) {
+        (Some(user), Ok(path)) => Some(explain(state, user, path).await.map_err(fail)?),
+        _ => None,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AccessPage {
+        shell: viewer.shell.clone(),
+        roles: admin::roles(db).await.map_err(fail)?,
+        groups: admin::groups(db).await.map_err(fail)?,
+        entries: admin::entries(db).await.map_err(fail)?,
+        users,
+        privileges: Privilege::ALL.iter().map(|p| p.as_str()).collect(),
+        error,
+        who: question.user,
+        path: question.path,
+        effective,
+    };
+    render(&page, status)
+}
+
+async fn explain(
+    state: &AppState,
+    user: &User,
+    path: AclPath,
+) -> Result<Vec<Effective>, crate::db::DbError> {
+    let target = match path {
+        AclPath::Root => Target::Root,
+        AclPath::Server(s) => Target::Server(s),
+        AclPath::Node(s, n) => Target::Node(s, n),
+        AclPath::Pool(s, p) => Target::Pool(s, p),
+        AclPath::Guest(guest) => Target::Guest {
+            guest,
+            node: None,
+            pool: None,
+        },
+    };
+    let grants = store::grants_of(state.db(), &user.id).await?;
+    Ok(grants
+        .privileges_at(&target)
+        .iter()
+        .map(|privilege| Effective {
+            privilege: privilege.as_str(),
+            because: grants
+                .explain(privilege, &target)
+                .into_iter()
+                .map(|g| {
+                    let via = g
+                        .via_group
+                        .as_ref()
+                        .map(|name| format!(" via group {name}"))
+                        .unwrap_or_default();
+                    let reach = if g.propagate { " and below" } else { "" };
+                    format!("role {} on {}{reach}{via}", g.role_id, g.path)
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(question): Query<Question>,
+) -> Result<Response, PageError> {
+    show(&state, &viewer, question, None).await
+}
+
+type Fields = Vec<(String, String)>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Records a change that was made, and shows the page again (with the refusal when the
+/// change was refused).
+async fn act(
+    state: &AppState,
+    viewer: &Viewer,
+    client: &Client,
+    change: Result<String, admin::AdminError>,
+) -> Result<Response, PageError> {
+    match change {
+        Ok(detail) => {
+            let subject = Subject::user(&viewer.user.id, &viewer.user.username);
+            events::record(state.db(), Kind::AccessChanged, subject, client, &detail)
+                .await
+                .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
+            Ok(Redirect::to("/access").into_response())
+        }
+        Err(admin::AdminError::Db(e)) => Err(PageError::in_shell(
+            AppError::internal(e),
+            viewer.shell.clone(),
+        )),
+        Err(e) => show(state, viewer, Question::default(), Some(format!("{e}."))).await,
+    }
+}
+
+/// Runs `change` only when the form's CSRF token is right: nothing is written otherwise.
+async fn checked<F, Fut>(
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    fields: &Fields,
+    change: F,
+) -> Result<Result<String, admin::AdminError>, PageError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<String, admin::AdminError>>,
+{
+    viewer.session.check_form(
+        headers,
+        field(fields, "csrf"),
+        &viewer.shell,
+        "access administration",
+    )?;
+    Ok(change().await)
+}
+
+async fn create_role(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let privileges: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "privilege")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let change = checked(&viewer, &headers, &fields, || async {
+        admin::create_role(state.db(), field(&fields, "name"), &privileges.join(","))
+            .await
+            .map(|id| format!("role {id} created"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn delete_role(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let change = checked(&viewer, &headers, &fields, || async {
+        admin::delete_role(state.db(), &id)
+            .await
+            .map(|()| format!("role {id} deleted"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let change = checked(&viewer, &headers, &fields, || async {
+        admin::create_group(state.db(), field(&fields, "name"))
+            .await
+            .map(|id| format!("group {id} created"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let change = checked(&viewer, &headers, &fields, || async {
+        admin::delete_group(state.db(), &id)
+            .await
+            .map(|()| format!("group {id} deleted"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn members(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let add = field(&fields, "action") != "remove";
+    let user = field(&fields, "user_id");
+    let change = checked(&viewer, &headers, &fields, || async {
+        let verb = if add { "added to" } else { "removed from" };
+        admin::set_member(state.db(), &id, user, add)
+            .await
+            .map(|()| format!("user {user} {verb} group {id}"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn add_entry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let principal = match field(&fields, "principal").split_once(':') {
+        Some(("user", id)) => Some(admin::Principal::User(id)),
+        Some(("group", id)) => Some(admin::Principal::Group(id)),
+        _ => None,
+    };
+    let (path, role) = (field(&fields, "path"), field(&fields, "role_id"));
+    let propagate = field(&fields, "propagate") == "on";
+    let change = checked(&viewer, &headers, &fields, || async {
+        let principal = principal.ok_or(admin::AdminError::Missing("user or group"))?;
+        admin::add_entry(state.db(), principal, path, role, propagate)
+            .await
+            .map(|id| format!("ACL entry {id}: role {role} on {path}"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
+
+async fn delete_entry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Result<Response, PageError> {
+    let change = checked(&viewer, &headers, &fields, || async {
+        admin::remove_entry(state.db(), &id)
+            .await
+            .map(|()| format!("ACL entry {id} removed"))
+    })
+    .await?;
+    act(&state, &viewer, &client, change).await
+}
