@@ -140,9 +140,26 @@ async fn setup_sign_in_enrol_totp_sign_out_and_sign_in_with_a_code() {
     browser.click("input[value='guest.view']").await;
     browser.click("[data-role-create] button").await;
     assert!(browser.text_of("[data-roles]").await.contains("Restarter"));
-    let operator = pmp::identity::users::list(app.portal.db()).await.unwrap().into_iter().find(|u| u.username == "operator").unwrap();
-    browser.client.goto(&app.url(&format!("/access?user={}&path=/guests/lab/101", operator.id))).await.unwrap();
-    assert!(browser.text_of("[data-effective-result]").await.contains("Nothing"));
+    let operator = pmp::identity::users::list(app.portal.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "operator")
+        .unwrap();
+    browser
+        .client
+        .goto(&app.url(&format!(
+            "/access?user={}&path=/guests/lab/101",
+            operator.id
+        )))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text_of("[data-effective-result]")
+            .await
+            .contains("Nothing")
+    );
     browser.screenshot("access").await;
     // The wrong code above was answered 401, which Chromium reports as a failed load.
     browser
