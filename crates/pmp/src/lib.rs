@@ -10,6 +10,7 @@ pub mod health;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod jobs;
 pub mod logging;
 pub mod secrets;
 pub mod server;

@@ -13,6 +13,7 @@ mod cli;
 mod cli_users;
 mod forms;
 mod headers;
+mod jobs;
 mod login;
 mod routes;
 mod schema;
