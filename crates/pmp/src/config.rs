@@ -68,6 +68,12 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyNet>,
     /// The trusted proxy terminates TLS, so cookies are marked Secure though we serve HTTP.
     pub proxy_tls: bool,
+    /// Whether `pmp serve` also runs jobs (an in-process worker).
+    pub worker_enabled: bool,
+    /// Jobs one worker runs at once.
+    pub worker_concurrency: usize,
+    /// Seconds a worker's claim on a job lasts without a heartbeat.
+    pub job_lease_secs: u64,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -140,6 +146,9 @@ impl Default for Config {
             secret_key_file: None,
             trusted_proxies: Vec::new(),
             proxy_tls: false,
+            worker_enabled: true,
+            worker_concurrency: 4,
+            job_lease_secs: 30,
         }
     }
 }
@@ -219,6 +228,14 @@ impl Config {
         }
         if self.access_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("access_token_ttl_secs"));
+        }
+        if self.worker_concurrency == 0 {
+            return Err(ConfigError::Zero("worker_concurrency"));
+        }
+        if self.job_lease_secs < 3 {
+            return Err(ConfigError::Invalid(
+                "job_lease_secs must be at least 3".to_owned(),
+            ));
         }
         if self.refresh_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("refresh_token_ttl_secs"));

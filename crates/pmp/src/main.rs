@@ -20,8 +20,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the portal.
-    Serve(ServeArgs),
+    /// Run the portal (and, unless --no-worker, a job worker inside it).
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Do not run jobs in this process (leave them to `pmp worker`).
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run jobs only: claim them from the database until SIGTERM, then drain.
+    Worker {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Jobs run at once [default: worker_concurrency, 4].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: Option<u16>,
+    },
     /// Run the portal on SQLite beside a simulated Proxmox VE cluster, to try it out.
     Demo(DemoArgs),
     /// Manage users from the command line.
@@ -138,13 +152,31 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
     match cli.command {
-        Command::Serve(args) => {
-            let config = args.load(None)?;
+        Command::Serve { serve, no_worker } => {
+            let mut config = serve.load(None)?;
+            config.worker_enabled &= !no_worker;
             pmp::logging::init(config.log_format, &config.log_level);
             let stop = pmp::server::shutdown_signal()?;
             let portal = pmp::server::Portal::start(&config).await?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
             pmp::server::run(portal, grace, stop).await
+        }
+        Command::Worker { serve, concurrency } => {
+            let mut config = serve.load(None)?;
+            if let Some(n) = concurrency {
+                config.worker_concurrency = usize::from(n);
+            }
+            pmp::logging::init(config.log_format, &config.log_level);
+            let stop = pmp::server::shutdown_signal()?;
+            let db = pmp::server::open_database(&config).await?;
+            let grace = Duration::from_secs(config.shutdown_grace_secs);
+            let (stop_worker, task) = pmp::server::start_worker(&db, &config, grace);
+            stop.await;
+            tracing::info!("stopping: finishing or releasing running jobs");
+            let _ = stop_worker.send(true);
+            let _ = task.await;
+            db.close().await;
+            Ok(())
         }
         Command::User(UserCommand::CreateAdmin { username, serve }) => {
             let config = serve.load(None)?;

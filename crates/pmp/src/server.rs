@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError, PoolSettings};
 use crate::http::{self, AppState};
 use crate::identity::setup;
+use crate::jobs::worker::{Registry, WorkerConfig};
 use crate::secrets::{KeyError, Keys};
 
 /// Why the portal could not start, in one sentence for the operator.
@@ -55,6 +56,38 @@ pub struct Portal {
     handle: Handle,
     task: JoinHandle<std::io::Result<()>>,
     setup_token: Option<String>,
+    worker: Option<Worker>,
+}
+
+/// The in-process job worker: a stop signal and the task that drains on it.
+#[derive(Debug)]
+struct Worker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Starts a job worker on `db` as `config` says; it runs until `stop` says true.
+pub fn start_worker(
+    db: &Db,
+    config: &Config,
+    grace: Duration,
+) -> (tokio::sync::watch::Sender<bool>, JoinHandle<()>) {
+    let mut worker = WorkerConfig::new(
+        config.worker_concurrency,
+        Duration::from_secs(config.job_lease_secs),
+    );
+    worker.grace = grace;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let until = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let task = tokio::spawn(crate::jobs::worker::run(
+        db.clone(),
+        Registry::builtin(),
+        worker,
+        until,
+    ));
+    (stop, task)
 }
 
 impl Portal {
@@ -92,6 +125,11 @@ impl Portal {
                     .serve(app),
             ),
         };
+        let worker = config.worker_enabled.then(|| {
+            let (stop, task) =
+                start_worker(&db, config, Duration::from_secs(config.shutdown_grace_secs));
+            Worker { stop, task }
+        });
         if tls.is_none() && !addr.ip().is_loopback() {
             tracing::warn!(
                 %addr,
@@ -106,6 +144,7 @@ impl Portal {
             handle,
             task,
             setup_token,
+            worker,
         })
     }
 
@@ -135,11 +174,18 @@ impl Portal {
     /// Stops accepting connections and lets in-flight requests finish within `grace`.
     pub fn shutdown(&self, grace: Duration) {
         self.handle.graceful_shutdown(Some(grace));
+        if let Some(worker) = &self.worker {
+            let _ = worker.stop.send(true);
+        }
     }
 
     /// Waits for the server to stop, then closes the database.
     pub async fn wait(self) -> Result<(), StartError> {
         let result = self.task.await;
+        if let Some(worker) = self.worker {
+            let _ = worker.stop.send(true);
+            let _ = worker.task.await;
+        }
         self.db.close().await;
         match result {
             Ok(Ok(())) => Ok(()),

@@ -145,6 +145,9 @@ impl Job {
 const COLUMNS: &str = "id, kind, payload, state, priority, run_at_ms, attempts, max_attempts, \
     parent_id, lease_owner, cancel_requested, result, error, created_by, created_at_ms, finished_at_ms";
 
+/// The PostgreSQL notification channel that announces new jobs.
+pub const CHANNEL: &str = "pmp_jobs";
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -176,6 +179,13 @@ pub async fn enqueue(db: &Db, job: &NewJob) -> Result<String, DbError> {
         .await?
         .rows_affected());
     if inserted == 1 {
+        if let Db::Postgres(pool) = db {
+            // Wakes idle workers on every instance at once.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(pool)
+                .await?;
+        }
         return Ok(id);
     }
     let existing: String = with_pool!(db, pool => sqlx::query_scalar(EXISTING).bind(job.idempotency_key.as_deref()).fetch_one(pool).await?);

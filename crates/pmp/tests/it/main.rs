@@ -22,3 +22,4 @@ mod store;
 mod support;
 mod throttle;
 mod users_admin;
+mod worker;
