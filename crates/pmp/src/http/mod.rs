@@ -123,6 +123,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::web::routes())
         .merge(crate::identity::routes())
         .merge(crate::access::routes())
+        .merge(crate::jobs::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -2,5 +2,11 @@
 //! `queue` is the durable store (claims, leases, retries, cancellation) on both engines;
 //! `worker` runs claimed jobs with their kind's handler.
 
+mod api;
 pub mod queue;
 pub mod worker;
+
+/// Job routes.
+pub fn routes() -> crate::http::access::Routes {
+    api::routes()
+}

@@ -142,7 +142,7 @@ impl Job {
     }
 }
 
-const COLUMNS: &str = "id, kind, payload, state, priority, run_at_ms, attempts, max_attempts, \
+pub(crate) const COLUMNS: &str = "id, kind, payload, state, priority, run_at_ms, attempts, max_attempts, \
     parent_id, lease_owner, cancel_requested, result, error, created_by, created_at_ms, finished_at_ms";
 
 /// The PostgreSQL notification channel that announces new jobs.

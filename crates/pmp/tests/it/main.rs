@@ -14,6 +14,7 @@ mod cli_users;
 mod forms;
 mod headers;
 mod jobs;
+mod jobs_api;
 mod login;
 mod routes;
 mod schema;
