@@ -74,6 +74,8 @@ pub struct Config {
     pub worker_concurrency: usize,
     /// Seconds a worker's claim on a job lasts without a heartbeat.
     pub job_lease_secs: u64,
+    /// Days an ended job (and its log) is kept before it is pruned.
+    pub job_retention_days: u64,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -149,6 +151,7 @@ impl Default for Config {
             worker_enabled: true,
             worker_concurrency: 4,
             job_lease_secs: 30,
+            job_retention_days: 30,
         }
     }
 }
@@ -228,6 +231,9 @@ impl Config {
         }
         if self.access_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("access_token_ttl_secs"));
+        }
+        if self.job_retention_days == 0 {
+            return Err(ConfigError::Zero("job_retention_days"));
         }
         if self.worker_concurrency == 0 {
             return Err(ConfigError::Zero("worker_concurrency"));

@@ -77,6 +77,7 @@ pub fn start_worker(
         Duration::from_secs(config.job_lease_secs),
     );
     worker.grace = grace;
+    worker.retention = Duration::from_secs(config.job_retention_days.saturating_mul(86_400));
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let until = async move {
         let _ = stopped.wait_for(|s| *s).await;

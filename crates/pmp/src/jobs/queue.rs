@@ -346,3 +346,13 @@ pub async fn log_lines(db: &Db, id: &str, after: i64) -> Result<Vec<(i64, String
     const SQL: &str = "SELECT id, line FROM job_log WHERE job_id = $1 AND id > $2 ORDER BY id";
     Ok(with_pool!(db, pool => sqlx::query_as(SQL).bind(id).bind(after).fetch_all(pool).await?))
 }
+
+/// Deletes jobs that ended before `cutoff_ms` (with their logs and bulk children); jobs
+/// still queued or running are never touched. Returns how many went.
+pub async fn prune(db: &Db, cutoff_ms: i64) -> Result<u64, DbError> {
+    const SQL: &str = "DELETE FROM jobs WHERE state IN ('succeeded', 'failed', 'dead', 'cancelled') \
+        AND finished_at_ms < $1 AND parent_id IS NULL";
+    Ok(
+        with_pool!(db, pool => sqlx::query(SQL).bind(cutoff_ms).execute(pool).await?.rows_affected()),
+    )
+}

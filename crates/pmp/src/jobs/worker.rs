@@ -95,6 +95,8 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// How often to look for due jobs when nothing wakes the worker.
     pub poll: Duration,
+    /// Ended jobs older than this are deleted.
+    pub retention: Duration,
 }
 
 impl WorkerConfig {
@@ -111,6 +113,7 @@ impl WorkerConfig {
             lease,
             grace: Duration::from_secs(10),
             poll: Duration::from_millis(250),
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -243,7 +246,16 @@ pub async fn run(db: Db, registry: Registry, config: WorkerConfig, stop: impl Fu
     let mut waker = Waker::new(&db, config.poll).await;
     tracing::info!(owner = %config.owner, concurrency = config.concurrency, "job worker started");
     tokio::pin!(stop);
+    let mut next_prune = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_prune {
+            next_prune += Duration::from_secs(600);
+            match queue::prune(&db, queue::now_ms() - millis(config.retention)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "pruned jobs past their retention"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune old jobs"),
+            }
+        }
         while running.try_join_next().is_some() {}
         let free = config.concurrency.saturating_sub(running.len());
         let claimed = if free > 0 {

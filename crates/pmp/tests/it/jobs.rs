@@ -89,13 +89,13 @@ async fn a_lapsed_lease_is_taken_over_and_the_stale_worker_changes_nothing(engin
     let id = queue::enqueue(&db, &NewJob::new("noop", json!({})))
         .await
         .unwrap();
-    let first = queue::claim(&db, "w1", 10, 50).await.unwrap();
+    let first = queue::claim(&db, "w1", 10, 1500).await.unwrap();
     assert_eq!(first.len(), 1);
     assert!(
         queue::claim(&db, "w2", 10, 50).await.unwrap().is_empty(),
         "leased jobs are not claimable"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     let taken = queue::claim(&db, "w2", 10, 60_000).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].attempts, 2);
@@ -236,4 +236,18 @@ async fn cancelled_jobs_never_run_or_stop_when_told(engine: Engine) {
             .len(),
         1
     );
+
+    // Retention: ended jobs past the cutoff go with their logs; waiting ones stay.
+    let waiting = queue::enqueue(&db, &NewJob::new("noop", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        queue::prune(&db, queue::now_ms() - 60_000).await.unwrap(),
+        0,
+        "recent jobs stay"
+    );
+    assert_eq!(queue::prune(&db, queue::now_ms() + 1).await.unwrap(), 2);
+    assert!(queue::get(&db, &running).await.unwrap().is_none());
+    assert!(queue::log_lines(&db, &running, 0).await.unwrap().is_empty());
+    assert!(queue::get(&db, &waiting).await.unwrap().is_some());
 }
