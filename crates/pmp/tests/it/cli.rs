@@ -274,7 +274,7 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
 }
 
 /// Reads lines from `reader` until one contains `needle`, returning it.
-fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
+pub(crate) fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
     let mut line = String::new();
     loop {
         line.clear();
@@ -286,7 +286,7 @@ fn read_until(reader: &mut impl std::io::BufRead, needle: &str) -> String {
     }
 }
 
-fn terminate(child: &std::process::Child) {
+pub(crate) fn terminate(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -1,4 +1,5 @@
-//! `pmp user reset-password` and the start-up checks on keys, run as a real process.
+//! `pmp user reset-password`, `pmp worker` and the start-up checks on keys, run as real
+//! processes.
 
 use crate::cli::{fails_with, pmp, user_command};
 
@@ -96,4 +97,48 @@ fn weak_or_placeholder_keys_stop_start_up() {
         !dir.path().join("data/pmp.db").exists(),
         "nothing is created before the keys pass"
     );
+}
+
+#[tokio::test]
+async fn pmp_worker_runs_queued_jobs_and_stops_cleanly_on_sigterm() {
+    use std::io::BufReader;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url: pmp::db::DatabaseUrl =
+        format!("sqlite://{}", dir.path().join("data/pmp.db").display())
+            .parse()
+            .unwrap();
+    let settings = pmp::db::PoolSettings {
+        max_connections: 1,
+        connect_timeout: std::time::Duration::from_secs(5),
+    };
+    let db = pmp::db::Db::connect(&url, settings).await.unwrap();
+    db.migrate().await.unwrap();
+    let job = pmp::jobs::queue::NewJob::new("noop", serde_json::json!({}));
+    let id = pmp::jobs::queue::enqueue(&db, &job).await.unwrap();
+
+    let mut child = pmp(dir.path())
+        .args(["worker", "--concurrency", "2", "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    crate::cli::read_until(&mut stderr, "job worker started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let job = pmp::jobs::queue::get(&db, &id).await.unwrap().unwrap();
+        if job.state == "succeeded" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never ran the job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    crate::cli::terminate(&child);
+    crate::cli::read_until(&mut stderr, "job worker stopped");
+    assert!(child.wait().unwrap().success());
+    db.close().await;
 }
