@@ -40,5 +40,38 @@ function setUpConfirmations() {
   });
 }
 
+const BADGES = { succeeded: "badge-ok", failed: "badge-bad", dead: "badge-bad" };
+
+// A job page with data-job-live follows the job through its event stream: the state badge
+// and the log update without a reload; the stream ends when the job does.
+function setUpLiveJobs() {
+  for (const card of document.querySelectorAll("[data-job-live]")) {
+    const state = card.querySelector("[data-job-state]");
+    const log = card.querySelector("[data-job-log]");
+    // Only lines after those the page already shows.
+    const after = encodeURIComponent(card.dataset.logAfter || "0");
+    const source = new EventSource(`${card.dataset.jobLive}?after=${after}`);
+    source.addEventListener("log", (event) => {
+      log.textContent += `${event.data}\n`;
+    });
+    const attempts = card.querySelector("[data-job-attempts]");
+    source.addEventListener("state", (event) => {
+      const job = JSON.parse(event.data);
+      state.textContent = job.state;
+      state.classList.remove("badge-ok", "badge-bad", "badge-warn");
+      state.classList.add(BADGES[job.state] || "badge-warn");
+      if (attempts) {
+        attempts.textContent = `${job.attempts} of ${job.max_attempts}`;
+      }
+      if (["succeeded", "failed", "dead", "cancelled"].includes(job.state)) {
+        source.close();
+        card.querySelector("[data-job-cancel]")?.remove();
+      }
+    });
+    source.addEventListener("error", () => source.close());
+  }
+}
+
 setUpThemeToggle();
 setUpConfirmations();
+setUpLiveJobs();

@@ -15,13 +15,11 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Privilege, Target};
-use crate::db::Db;
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
 use crate::identity::principal::Principal;
-use crate::jobs::queue::{self, Job, NewJob, State as JobState};
-use crate::with_pool;
+use crate::jobs::queue::{self, Job, State as JobState};
+use crate::jobs::visibility::{Caller, cancel_job, listing, retry_job, visible};
 
 /// Job API routes; each answers only about jobs the caller may see.
 pub fn routes() -> Routes {
@@ -54,34 +52,10 @@ pub fn routes() -> Routes {
         )
 }
 
-fn may(principal: &Principal, privilege: Privilege) -> bool {
-    principal.grants.authorize(privilege, Target::Root).is_ok()
-}
-
-/// The job `id` if the caller may see it (their own, or any with `job.view`); 404 otherwise.
-async fn visible(db: &Db, principal: &Principal, id: &str) -> Result<Job, AppError> {
-    let job = queue::get(db, id)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or(AppError::NotFound)?;
-    let own = job.created_by.as_deref() == Some(principal.user.id.as_str());
-    if own || may(principal, Privilege::JobView) {
-        Ok(job)
-    } else {
-        Err(AppError::NotFound)
-    }
-}
-
-/// The job `id` if the caller may act on it (their own, or any with `job.manage`).
-async fn manageable(db: &Db, principal: &Principal, id: &str) -> Result<Job, AppError> {
-    let job = visible(db, principal, id).await?;
-    let own = job.created_by.as_deref() == Some(principal.user.id.as_str());
-    if own || may(principal, Privilege::JobManage) {
-        Ok(job)
-    } else {
-        Err(AppError::Forbidden(
-            "You may not act on other people's jobs.".to_owned(),
-        ))
+fn who(principal: &Principal) -> Caller<'_> {
+    Caller {
+        user_id: &principal.user.id,
+        grants: &principal.grants,
     }
 }
 
@@ -105,7 +79,7 @@ async fn list(
     principal: Principal,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Page>, AppError> {
-    let wanted_state = match filter.state.as_deref() {
+    let wanted = match filter.state.as_deref() {
         Some(raw) => Some(JobState::parse(raw).ok_or_else(|| {
             AppError::BadRequest(
                 "state is one of queued, running, succeeded, failed, dead, cancelled.".to_owned(),
@@ -113,22 +87,15 @@ async fn list(
         })?),
         None => None,
     };
-    let everyone = may(&principal, Privilege::JobView);
     let limit = filter.limit.unwrap_or(100).clamp(1, 500);
-    let sql = format!(
-        "SELECT {} FROM jobs WHERE ($1 OR created_by = $2) AND ($3 IS NULL OR state = $3) \
-         AND ($4 IS NULL OR kind = $4) ORDER BY created_at_ms DESC, id LIMIT $5",
-        queue::COLUMNS
-    );
-    let items: Vec<Job> = with_pool!(state.db(), pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-        .bind(everyone)
-        .bind(&principal.user.id)
-        .bind(wanted_state.map(JobState::as_str))
-        .bind(filter.kind.as_deref())
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        .map_err(AppError::internal)?);
+    let items = listing(
+        state.db(),
+        who(&principal),
+        wanted,
+        filter.kind.as_deref(),
+        limit,
+    )
+    .await?;
     Ok(Json(Page { items }))
 }
 
@@ -137,7 +104,7 @@ async fn detail(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
-    Ok(Json(visible(state.db(), &principal, &id).await?))
+    Ok(Json(visible(state.db(), who(&principal), &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -158,7 +125,7 @@ async fn log(
     Path(id): Path<String>,
     Query(after): Query<After>,
 ) -> Result<Json<Vec<Line>>, AppError> {
-    let job = visible(state.db(), &principal, &id).await?;
+    let job = visible(state.db(), who(&principal), &id).await?;
     let lines = queue::log_lines(state.db(), &job.id, after.after)
         .await
         .map_err(AppError::internal)?;
@@ -170,16 +137,18 @@ async fn log(
     ))
 }
 
-/// Streams `state` events (the job) and `log` events (new lines) until the job is final.
+/// Streams `state` events (the job) and `log` events (lines after `?after=`) until the job
+/// is final.
 async fn events(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    Query(start): Query<After>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let job = visible(state.db(), &principal, &id).await?;
+    let job = visible(state.db(), who(&principal), &id).await?;
     let db = state.db().clone();
     let stream = futures_util::stream::unfold(
-        (db, job.id, 0_i64, None::<String>, false),
+        (db, job.id, start.after.max(0), None::<String>, false),
         |(db, id, after, last, done)| async move {
             if done {
                 return None;
@@ -214,15 +183,8 @@ async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let job = manageable(state.db(), &principal, &id).await?;
-    if queue::cancel(state.db(), &job.id)
-        .await
-        .map_err(AppError::internal)?
-    {
-        Ok(StatusCode::ACCEPTED)
-    } else {
-        Err(AppError::Conflict("The job has already ended.".to_owned()))
-    }
+    cancel_job(state.db(), who(&principal), &id).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Serialize)]
@@ -235,22 +197,6 @@ async fn retry(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let job = manageable(state.db(), &principal, &id).await?;
-    if !matches!(
-        job.state(),
-        Some(JobState::Failed | JobState::Dead | JobState::Cancelled)
-    ) {
-        return Err(AppError::Conflict(
-            "Only a failed, dead or cancelled job can be retried.".to_owned(),
-        ));
-    }
-    let payload = serde_json::from_str(&job.payload).map_err(AppError::internal)?;
-    let mut again = NewJob::new(&job.kind, payload);
-    again.priority = job.priority;
-    again.max_attempts = job.max_attempts;
-    again.created_by = Some(principal.user.id.clone());
-    let id = queue::enqueue(state.db(), &again)
-        .await
-        .map_err(AppError::internal)?;
+    let id = retry_job(state.db(), who(&principal), &id).await?;
     Ok((StatusCode::CREATED, Json(Retried { id })).into_response())
 }

@@ -3,10 +3,12 @@
 //! `worker` runs claimed jobs with their kind's handler.
 
 mod api;
+mod page;
 pub mod queue;
+pub mod visibility;
 pub mod worker;
 
 /// Job routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes()
+    api::routes().merge(page::routes())
 }

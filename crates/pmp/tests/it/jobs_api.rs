@@ -133,6 +133,17 @@ async fn jobs_are_visible_to_their_owner_and_to_job_viewers_only(engine: Engine)
     )
     .await;
     assert_eq!(retried.status(), StatusCode::CREATED);
+    // The pages answer the same way: another person's job is not found.
+    let alice_cookie = app.sign_in("alice").await;
+    let page = app.get_with(&format!("/jobs/{bobs}"), &alice_cookie).await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let listing = app
+        .get_with("/jobs", &alice_cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listing.contains(&bobs));
     for id in ["nope", "../../users", "1' OR '1'='1"] {
         assert_eq!(
             call(app, Method::GET, &format!("/api/v1/jobs/{id}"), &root_t)

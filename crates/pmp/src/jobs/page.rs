@@ -1,0 +1,201 @@
+//! The "Jobs" pages: the caller's jobs (everyone's with `job.view`), filterable by state, and
+//! one job with its log, cancel and retry. The detail page follows a running job live through
+//! the events stream when scripts run; without them it is a plain page that shows the latest
+//! state on reload.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState, PageError};
+use crate::identity::guard::Viewer;
+use crate::jobs::queue::{self, Job, State as JobState};
+use crate::jobs::visibility::{Caller, cancel_job, listing, retry_job, visible};
+use crate::web::{Shell, render, utc};
+
+/// Job pages; each shows only jobs the person may see.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/jobs", &["GET"], Access::SignedIn, get(list))
+        .add("/jobs/{id}", &["GET"], Access::SignedIn, get(detail))
+        .add(
+            "/jobs/{id}/cancel",
+            &["POST"],
+            Access::SignedIn,
+            post(cancel),
+        )
+        .add("/jobs/{id}/retry", &["POST"], Access::SignedIn, post(retry))
+}
+
+fn caller(viewer: &Viewer) -> Caller<'_> {
+    Caller {
+        user_id: &viewer.user.id,
+        grants: &viewer.grants,
+    }
+}
+
+struct Row {
+    job: Job,
+    created: String,
+    badge: &'static str,
+}
+
+fn badge(job: &Job) -> &'static str {
+    match job.state() {
+        Some(JobState::Succeeded) => "badge-ok",
+        Some(JobState::Failed | JobState::Dead) => "badge-bad",
+        _ => "badge-warn",
+    }
+}
+
+fn row(job: Job) -> Row {
+    Row {
+        created: utc(job.created_at_ms / 1000),
+        badge: badge(&job),
+        job,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "jobs/list.html")]
+struct ListPage {
+    shell: Shell,
+    rows: Vec<Row>,
+    states: Vec<&'static str>,
+    chosen: String,
+}
+
+#[derive(Template)]
+#[template(path = "jobs/detail.html")]
+struct DetailPage {
+    shell: Shell,
+    row: Row,
+    log: Vec<String>,
+    last_seq: i64,
+    cancellable: bool,
+    retryable: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    #[serde(default)]
+    state: String,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(filter): Query<Filter>,
+) -> Result<Response, PageError> {
+    let chosen = JobState::parse(&filter.state);
+    let jobs = listing(state.db(), caller(&viewer), chosen, None, 200)
+        .await
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    let states = [
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "dead",
+        "cancelled",
+    ]
+    .to_vec();
+    let page = ListPage {
+        shell: viewer.shell,
+        rows: jobs.into_iter().map(row).collect(),
+        states,
+        chosen: chosen.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+async fn show(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    let job = visible(state.db(), caller(viewer), id)
+        .await
+        .map_err(fail)?;
+    let lines = queue::log_lines(state.db(), &job.id, 0)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?;
+    let last_seq = lines.last().map_or(0, |(seq, _)| *seq);
+    let final_state = job.state().is_some_and(JobState::is_final);
+    let page = DetailPage {
+        shell: viewer.shell.clone(),
+        cancellable: !final_state,
+        retryable: matches!(
+            job.state(),
+            Some(JobState::Failed | JobState::Dead | JobState::Cancelled)
+        ),
+        row: row(job),
+        log: lines.into_iter().map(|(_, line)| line).collect(),
+        last_seq,
+        error: error.clone(),
+    };
+    render(
+        &page,
+        if error.is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::OK
+        },
+    )
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    show(&state, &viewer, &id, None).await
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    viewer
+        .session
+        .check_form(&headers, &input.csrf, &viewer.shell, "job cancellation")?;
+    match cancel_job(state.db(), caller(&viewer), &id).await {
+        Ok(()) => Ok(Redirect::to(&format!("/jobs/{id}")).into_response()),
+        Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    viewer
+        .session
+        .check_form(&headers, &input.csrf, &viewer.shell, "job retry")?;
+    match retry_job(state.db(), caller(&viewer), &id).await {
+        Ok(new) => Ok(Redirect::to(&format!("/jobs/{new}")).into_response()),
+        Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
