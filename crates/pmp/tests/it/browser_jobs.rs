@@ -15,14 +15,6 @@ async fn a_job_page_follows_its_job_without_a_reload() {
     let admin = pmp::identity::users::list(app.portal.db()).await.unwrap()[0]
         .id
         .clone();
-    let mut job = NewJob::new("noop", json!({}));
-    job.created_by = Some(admin);
-    job.run_at_ms = Some(queue::now_ms() + 3000);
-    let id = queue::enqueue(app.portal.db(), &job).await.unwrap();
-    queue::log(app.portal.db(), &id, "waiting for its time")
-        .await
-        .unwrap();
-
     let browser = Browser::start().await;
     browser.client.goto(&app.url("/login")).await.unwrap();
     for (field, value) in [("#username", "admin"), ("#password", PASSWORD)] {
@@ -47,6 +39,14 @@ async fn a_job_page_follows_its_job_without_a_reload() {
         .client
         .wait()
         .for_element(Locator::Css("[data-welcome]"))
+        .await
+        .unwrap();
+    // Due shortly after the page opens, so the page sees it queued first.
+    let mut job = NewJob::new("noop", json!({}));
+    job.created_by = Some(admin);
+    job.run_at_ms = Some(queue::now_ms() + 2500);
+    let id = queue::enqueue(app.portal.db(), &job).await.unwrap();
+    queue::log(app.portal.db(), &id, "waiting for its time")
         .await
         .unwrap();
     browser

@@ -32,12 +32,20 @@ impl Browser {
     }
 
     async fn text_of(&self, selector: &str) -> String {
-        let found = self
-            .client
-            .wait()
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap();
+        let found = match self.client.wait().for_element(Locator::Css(selector)).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.screenshot("failure").await;
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("{selector} never appeared on {url} ({e}); page: {page}");
+            }
+        };
         found.text().await.unwrap()
     }
 }
