@@ -18,39 +18,65 @@ use crate::web::Shell;
 const TOTP_POLICY: Key = Key("security.require_totp");
 
 /// Who must use a second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TotpPolicy {
     /// Nobody is forced (anyone may enrol).
     Optional,
-    /// Administrators must.
-    Admins,
+    /// Holders of any of these roles (directly or through a group, anywhere) must.
+    Roles(Vec<String>),
     /// Everyone must.
     Everyone,
 }
 
 impl TotpPolicy {
-    /// The stored and API form.
-    pub fn as_str(self) -> &'static str {
+    /// The stored form: `optional`, `everyone` or `roles:ID,ID`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            Self::Optional => "optional".to_owned(),
+            Self::Everyone => "everyone".to_owned(),
+            Self::Roles(roles) => format!("roles:{}", roles.join(",")),
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "optional" => Some(Self::Optional),
+            "everyone" => Some(Self::Everyone),
+            // Older stored value, before policies could name roles.
+            "admins" => Some(Self::Roles(vec![access::store::ADMINISTRATOR.to_owned()])),
+            other => other.strip_prefix("roles:").map(|ids| {
+                Self::Roles(
+                    ids.split(',')
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }),
+        }
+    }
+
+    /// The API's name for the kind of policy.
+    pub fn kind(&self) -> &'static str {
         match self {
             Self::Optional => "optional",
-            Self::Admins => "admins",
+            Self::Roles(_) => "roles",
             Self::Everyone => "everyone",
         }
     }
 
-    /// Parses the stored and API form.
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Optional, Self::Admins, Self::Everyone]
-            .into_iter()
-            .find(|p| p.as_str() == raw)
+    /// The roles it names (none for the other kinds).
+    pub fn roles(&self) -> &[String] {
+        match self {
+            Self::Roles(roles) => roles,
+            _ => &[],
+        }
     }
 
-    /// Administrators are those holding the Administrator role anywhere, directly or
-    /// through a group.
-    fn applies_to(self, grants: &Grants) -> bool {
+    fn applies_to(&self, grants: &Grants) -> bool {
         match self {
             Self::Optional => false,
-            Self::Admins => grants.has_role(access::store::ADMINISTRATOR),
+            Self::Roles(roles) => roles.iter().any(|r| grants.has_role(r)),
             Self::Everyone => true,
         }
     }
@@ -61,13 +87,13 @@ pub async fn totp_policy(db: &Db) -> Result<TotpPolicy, DbError> {
     let stored = settings::get(db, TOTP_POLICY).await?;
     Ok(stored
         .as_deref()
-        .and_then(TotpPolicy::parse)
+        .and_then(TotpPolicy::from_stored)
         .unwrap_or(TotpPolicy::Optional))
 }
 
 /// Stores the second-factor policy.
-pub async fn set_totp_policy(db: &Db, policy: TotpPolicy) -> Result<(), DbError> {
-    settings::set(db, TOTP_POLICY, policy.as_str()).await
+pub async fn set_totp_policy(db: &Db, policy: &TotpPolicy) -> Result<(), DbError> {
+    settings::set(db, TOTP_POLICY, &policy.to_stored()).await
 }
 
 /// A step that must come first.

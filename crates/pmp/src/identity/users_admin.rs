@@ -225,18 +225,51 @@ pub async fn remove(state: &AppState, actor: &Actor<'_>, target: &User) -> Resul
     record(state, actor, Kind::UserDeleted, target, "deleted").await
 }
 
+/// The policy named by `kind` (`optional`, `everyone`, `admins`, or `roles` with `roles`),
+/// refusing unknown kinds and role ids that do not exist.
+pub async fn policy_from(
+    state: &AppState,
+    kind: &str,
+    roles: Vec<String>,
+) -> Result<TotpPolicy, AppError> {
+    let policy = match kind {
+        "optional" => TotpPolicy::Optional,
+        "everyone" => TotpPolicy::Everyone,
+        "admins" => TotpPolicy::Roles(vec![crate::access::store::ADMINISTRATOR.to_owned()]),
+        "roles" if !roles.is_empty() => TotpPolicy::Roles(roles),
+        _ => {
+            return Err(AppError::BadRequest(
+                "require is optional, everyone, admins, or roles with a list of role ids."
+                    .to_owned(),
+            ));
+        }
+    };
+    let known = crate::access::admin::roles(state.db())
+        .await
+        .map_err(AppError::internal)?;
+    if let Some(unknown) = policy
+        .roles()
+        .iter()
+        .find(|r| !known.iter().any(|k| &k.id == *r))
+    {
+        let shown: String = unknown.chars().take(40).collect();
+        return Err(AppError::BadRequest(format!("There is no role `{shown}`.")));
+    }
+    Ok(policy)
+}
+
 /// Sets who must use a second factor.
 pub async fn set_policy(
     state: &AppState,
     actor: &Actor<'_>,
-    policy: TotpPolicy,
+    policy: &TotpPolicy,
 ) -> Result<(), AppError> {
     guard::set_totp_policy(state.db(), policy)
         .await
         .map_err(AppError::internal)?;
     let detail = format!(
         "two-factor sign-in required for: {} (by {})",
-        policy.as_str(),
+        policy.to_stored(),
         actor.user.username
     );
     events::record(
@@ -386,6 +419,17 @@ async fn reset_totp_api(
 #[derive(Serialize, Deserialize)]
 struct PolicyBody {
     require: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+impl From<&TotpPolicy> for PolicyBody {
+    fn from(policy: &TotpPolicy) -> Self {
+        Self {
+            require: policy.kind().to_owned(),
+            roles: policy.roles().to_vec(),
+        }
+    }
 }
 
 async fn policy_api(
@@ -396,9 +440,7 @@ async fn policy_api(
     let policy = guard::totp_policy(state.db())
         .await
         .map_err(AppError::internal)?;
-    Ok(Json(PolicyBody {
-        require: policy.as_str().to_owned(),
-    }))
+    Ok(Json(PolicyBody::from(&policy)))
 }
 
 async fn set_policy_api(
@@ -407,9 +449,7 @@ async fn set_policy_api(
     ApiJson(body): ApiJson<PolicyBody>,
 ) -> Result<Json<PolicyBody>, AppError> {
     let actor = actor(&principal)?;
-    let policy = TotpPolicy::parse(&body.require).ok_or_else(|| {
-        AppError::BadRequest("require is one of optional, admins, everyone.".to_owned())
-    })?;
-    set_policy(&state, &actor, policy).await?;
-    Ok(Json(body))
+    let policy = policy_from(&state, &body.require, body.roles).await?;
+    set_policy(&state, &actor, &policy).await?;
+    Ok(Json(PolicyBody::from(&policy)))
 }

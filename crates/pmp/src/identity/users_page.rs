@@ -71,7 +71,8 @@ struct Row {
 struct ListPage {
     shell: Shell,
     rows: Vec<Row>,
-    policy: &'static str,
+    policy: TotpPolicy,
+    roles: Vec<crate::access::admin::Role>,
     created: Option<(String, String)>,
     error: Option<String>,
 }
@@ -110,14 +111,6 @@ struct UpdateForm {
     role: String,
     #[serde(default)]
     state: String,
-}
-
-#[derive(Deserialize)]
-struct PolicyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    require: String,
 }
 
 /// Admits an administrator whose form carries this session's CSRF token.
@@ -161,8 +154,10 @@ async fn show_list(
     }
     let policy = guard::totp_policy(db)
         .await
-        .map_err(|e| fail(AppError::internal(e)))?
-        .as_str();
+        .map_err(|e| fail(AppError::internal(e)))?;
+    let roles = crate::access::admin::roles(db)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -173,6 +168,7 @@ async fn show_list(
             shell: viewer.shell.clone(),
             rows,
             policy,
+            roles,
             created,
             error,
         },
@@ -214,16 +210,26 @@ async fn policy_form(
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
-    Form(input): Form<PolicyForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
-    let policy = TotpPolicy::parse(&input.require).ok_or_else(|| {
-        PageError::in_shell(
-            AppError::BadRequest("Choose one of the offered policies.".to_owned()),
-            viewer.shell.clone(),
-        )
-    })?;
-    users_admin::set_policy(&state, &actor, policy)
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let actor = admit(&viewer, &client, &headers, Some(field("csrf")))?;
+    let roles = fields
+        .iter()
+        .filter(|(k, _)| k == "role")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let policy = match users_admin::policy_from(&state, field("require"), roles).await {
+        Ok(policy) => policy,
+        Err(AppError::BadRequest(why)) => return show_list(&state, &viewer, None, Some(why)).await,
+        Err(e) => return Err(PageError::in_shell(e, viewer.shell.clone())),
+    };
+    users_admin::set_policy(&state, &actor, &policy)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     Ok(Redirect::to("/users").into_response())

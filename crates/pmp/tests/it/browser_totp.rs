@@ -31,22 +31,30 @@ impl Browser {
             .unwrap();
     }
 
+    /// The text of `selector` once it is on the page. Right after a click the previous page
+    /// may still be showing a matching element that goes stale as the next page loads, so a
+    /// stale read is retried on the new page.
     async fn text_of(&self, selector: &str) -> String {
-        let found = match self.client.wait().for_element(Locator::Css(selector)).await {
-            Ok(found) => found,
-            Err(e) => {
-                self.screenshot("failure").await;
-                let url = self
-                    .client
-                    .current_url()
-                    .await
-                    .map(|u| u.to_string())
-                    .unwrap_or_default();
-                let page = self.client.source().await.unwrap_or_default();
-                panic!("{selector} never appeared on {url} ({e}); page: {page}");
+        let mut last_error = String::new();
+        for _ in 0..50 {
+            match self.client.wait().for_element(Locator::Css(selector)).await {
+                Ok(found) => match found.text().await {
+                    Ok(text) => return text,
+                    Err(e) => last_error = e.to_string(),
+                },
+                Err(e) => last_error = e.to_string(),
             }
-        };
-        found.text().await.unwrap()
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        self.screenshot("failure").await;
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let page = self.client.source().await.unwrap_or_default();
+        panic!("{selector} never readable on {url} ({last_error}); page: {page}");
     }
 }
 

@@ -359,6 +359,60 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
         app.get_bearer("/api/v1/tokens", &bob).await.status(),
         StatusCode::OK
     );
-    let (_, _) = crate::account::enrol(&app, "root").await;
+    let (_, codes) = crate::account::enrol(&app, "root").await;
     assert_eq!(app.get_with("/", &cookie).await.status(), StatusCode::OK);
+
+    // A policy naming a role reaches whoever holds it, anywhere, directly or via a group.
+    let signed_in: Value = app
+        .post_json("/api/v1/auth/token", json!({"username": "root", "password": crate::support::PASSWORD, "totp_code": codes[0]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let root = signed_in["access_token"].as_str().unwrap().to_owned();
+    let unknown = send(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/security/totp-policy",
+        &root,
+        Some(json!({"require": "roles", "roles": ["ghost"]})),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let operators = send(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/security/totp-policy",
+        &root,
+        Some(json!({"require": "roles", "roles": ["operator"]})),
+    )
+    .await;
+    assert_eq!(
+        operators.json::<Value>().await.unwrap(),
+        json!({"require": "roles", "roles": ["operator"]})
+    );
+    let bob_id = pmp::identity::users::list(app.portal.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username == "bob")
+        .unwrap()
+        .id;
+    let entry = json!({"user_id": bob_id, "path": "/servers/lab", "role_id": "operator"});
+    assert_eq!(
+        send(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/acl",
+            &root,
+            Some(entry)
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.get_bearer("/api/v1/tokens", &bob).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
