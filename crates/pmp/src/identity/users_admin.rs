@@ -50,7 +50,7 @@ pub fn routes() -> Routes {
         .add(
             "/api/v1/security/totp-policy",
             &["GET", "PUT"],
-            Access::Privilege(Privilege::SettingsManage),
+            Access::Privilege(Privilege::UserManage),
             get(policy_api).put(set_policy_api),
         )
 }

@@ -31,7 +31,7 @@ pub fn routes() -> Routes {
         .add(
             "/users/policy",
             &["POST"],
-            Access::Privilege(Privilege::SettingsManage),
+            Access::Privilege(Privilege::UserManage),
             post(policy_form),
         )
         .add(
