@@ -141,6 +141,18 @@ impl fmt::Display for Vmid {
     }
 }
 
+/// A name people give things (tokens, roles, groups): trimmed, 1 to `max` characters, no
+/// control characters and no zero-width or bidirectional formatting characters, which could
+/// make one name look like another or reorder the text around it. None when refused.
+pub fn printable_name(raw: &str, max: usize) -> Option<String> {
+    let name = raw.trim();
+    let printable = name.chars().all(|c| {
+        !c.is_control()
+            && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    });
+    (!name.is_empty() && name.chars().count() <= max && printable).then(|| name.to_owned())
+}
+
 /// A guest anywhere in the portal: its server and its VMID there.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GuestRef {

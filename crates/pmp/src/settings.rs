@@ -15,6 +15,11 @@ pub fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A configured number of seconds as stored (saturating: a huge setting means "forever").
+pub fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 /// The value stored under `key`, if any.
 pub async fn get(db: &Db, key: Key) -> Result<Option<String>, DbError> {
     const SQL: &str = "SELECT value FROM settings WHERE key = $1";

@@ -94,12 +94,7 @@ pub enum Principal<'a> {
 }
 
 fn check_name(raw: &str) -> Result<String, AdminError> {
-    let name = raw.trim();
-    let printable = name.chars().all(|c| !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'));
-    if name.is_empty() || name.chars().count() > 64 || !printable {
-        return Err(AdminError::Name);
-    }
-    Ok(name.to_owned())
+    crate::ids::printable_name(raw, 64).ok_or(AdminError::Name)
 }
 
 /// Every role, built-in first.

@@ -325,27 +325,16 @@ async fn effective(
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
     let path = AclPath::parse(&query.path).map_err(|e| AppError::BadRequest(format!("{e}.")))?;
-    let target = match path {
-        AclPath::Root => Target::Root,
-        AclPath::Server(s) => Target::Server(s),
-        AclPath::Node(s, n) => Target::Node(s, n),
-        AclPath::Pool(s, p) => Target::Pool(s, p),
-        AclPath::Guest(guest) => Target::Guest {
-            guest,
-            node: None,
-            pool: None,
-        },
-    };
+    let target = Target::from(path);
     let grants = store::grants_of(state.db(), &user.id)
         .await
         .map_err(AppError::internal)?;
     let answer = grants
-        .privileges_at(&target)
-        .iter()
-        .map(|privilege| Because {
+        .effective(&target)
+        .into_iter()
+        .map(|(privilege, entries)| Because {
             privilege: privilege.as_str(),
-            entries: grants
-                .explain(privilege, &target)
+            entries: entries
                 .into_iter()
                 .map(|g| Reason {
                     entry_id: g.entry_id.clone(),

@@ -139,6 +139,15 @@ impl Grants {
         self.entries.iter().any(|g| g.role_id == role_id)
     }
 
+    /// Every privilege held on `target`, each with the entries that grant it (the
+    /// "effective permissions" answer).
+    pub fn effective(&self, target: &Target) -> Vec<(Privilege, Vec<&Grant>)> {
+        self.privileges_at(target)
+            .iter()
+            .map(|privilege| (privilege, self.explain(privilege, target)))
+            .collect()
+    }
+
     /// The entries that grant `privilege` on `target` (for the "effective permissions" view).
     pub fn explain(&self, privilege: Privilege, target: &Target) -> Vec<&Grant> {
         let paths = target.paths();

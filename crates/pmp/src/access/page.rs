@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::access::admin::{self, Entry, Group, Role};
 use crate::access::{AclPath, Privilege, Target, store};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, PageError};
+use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::users::{self, User};
@@ -126,25 +126,14 @@ async fn explain(
     user: &User,
     path: AclPath,
 ) -> Result<Vec<Effective>, crate::db::DbError> {
-    let target = match path {
-        AclPath::Root => Target::Root,
-        AclPath::Server(s) => Target::Server(s),
-        AclPath::Node(s, n) => Target::Node(s, n),
-        AclPath::Pool(s, p) => Target::Pool(s, p),
-        AclPath::Guest(guest) => Target::Guest {
-            guest,
-            node: None,
-            pool: None,
-        },
-    };
+    let target = Target::from(path);
     let grants = store::grants_of(state.db(), &user.id).await?;
     Ok(grants
-        .privileges_at(&target)
-        .iter()
-        .map(|privilege| Effective {
+        .effective(&target)
+        .into_iter()
+        .map(|(privilege, entries)| Effective {
             privilege: privilege.as_str(),
-            because: grants
-                .explain(privilege, &target)
+            because: entries
                 .into_iter()
                 .map(|g| {
                     let via = g
@@ -166,15 +155,6 @@ async fn page(
     Query(question): Query<Question>,
 ) -> Result<Response, PageError> {
     show(&state, &viewer, question, None).await
-}
-
-type Fields = Vec<(String, String)>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Records a change that was made, and shows the page again (with the refusal when the
@@ -205,7 +185,7 @@ async fn act(
 async fn checked<F, Fut>(
     viewer: &Viewer,
     headers: &HeaderMap,
-    fields: &Fields,
+    fields: &FormFields,
     change: F,
 ) -> Result<Result<String, admin::AdminError>, PageError>
 where
@@ -214,7 +194,7 @@ where
 {
     viewer.session.check_form(
         headers,
-        field(fields, "csrf"),
+        form_value(fields, "csrf"),
         &viewer.shell,
         "access administration",
     )?;
@@ -226,7 +206,7 @@ async fn create_role(
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let privileges: Vec<&str> = fields
         .iter()
@@ -234,9 +214,13 @@ async fn create_role(
         .map(|(_, v)| v.as_str())
         .collect();
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::create_role(state.db(), field(&fields, "name"), &privileges.join(","))
-            .await
-            .map(|id| format!("role {id} created"))
+        admin::create_role(
+            state.db(),
+            form_value(&fields, "name"),
+            &privileges.join(","),
+        )
+        .await
+        .map(|id| format!("role {id} created"))
     })
     .await?;
     act(&state, &viewer, &client, change).await
@@ -248,7 +232,7 @@ async fn delete_role(
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
         admin::delete_role(state.db(), &id)
@@ -264,10 +248,10 @@ async fn create_group(
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::create_group(state.db(), field(&fields, "name"))
+        admin::create_group(state.db(), form_value(&fields, "name"))
             .await
             .map(|id| format!("group {id} created"))
     })
@@ -281,7 +265,7 @@ async fn delete_group(
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
         admin::delete_group(state.db(), &id)
@@ -298,10 +282,10 @@ async fn members(
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
-    let add = field(&fields, "action") != "remove";
-    let user = field(&fields, "user_id");
+    let add = form_value(&fields, "action") != "remove";
+    let user = form_value(&fields, "user_id");
     let change = checked(&viewer, &headers, &fields, || async {
         let verb = if add { "added to" } else { "removed from" };
         admin::set_member(state.db(), &id, user, add)
@@ -317,15 +301,15 @@ async fn add_entry(
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
-    let principal = match field(&fields, "principal").split_once(':') {
+    let principal = match form_value(&fields, "principal").split_once(':') {
         Some(("user", id)) => Some(admin::Principal::User(id)),
         Some(("group", id)) => Some(admin::Principal::Group(id)),
         _ => None,
     };
-    let (path, role) = (field(&fields, "path"), field(&fields, "role_id"));
-    let propagate = field(&fields, "propagate") == "on";
+    let (path, role) = (form_value(&fields, "path"), form_value(&fields, "role_id"));
+    let propagate = form_value(&fields, "propagate") == "on";
     let change = checked(&viewer, &headers, &fields, || async {
         let principal = principal.ok_or(admin::AdminError::Missing("user or group"))?;
         admin::add_entry(state.db(), principal, path, role, propagate)
@@ -342,7 +326,7 @@ async fn delete_entry(
     client: Client,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<Fields>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
         admin::remove_entry(state.db(), &id)

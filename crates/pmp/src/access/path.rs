@@ -120,6 +120,24 @@ impl Target {
     }
 }
 
+impl From<AclPath> for Target {
+    /// The resource at `path`. A guest's node and pool are unknown from its path alone; only
+    /// its own, its server's and the root's entries reach it this way.
+    fn from(path: AclPath) -> Self {
+        match path {
+            AclPath::Root => Self::Root,
+            AclPath::Server(s) => Self::Server(s),
+            AclPath::Node(s, n) => Self::Node(s, n),
+            AclPath::Pool(s, p) => Self::Pool(s, p),
+            AclPath::Guest(guest) => Self::Guest {
+                guest,
+                node: None,
+                pool: None,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,17 @@ impl AppState {
     }
 }
 
+/// A form read as name/value pairs, for forms that repeat a name (checkbox lists).
+pub type FormFields = Vec<(String, String)>;
+
+/// The first value of `name` in `fields`, empty when absent.
+pub fn form_value<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// The value of the cookie `name` in a request's headers, if present.
 pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers

@@ -20,7 +20,7 @@ use crate::identity::refresh::{self, Rotation};
 use crate::identity::throttle::{self, Key};
 use crate::identity::users::{self, User, Username};
 use crate::identity::{jwt, password, setup, totp};
-use crate::settings::now;
+use crate::settings::{self, now};
 
 /// Identity API routes. Setup and the token endpoints are public (they are how one gets a
 /// credential); `me` needs one.
@@ -145,7 +145,7 @@ fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
     let claims = jwt::Claims {
         sub: user.id.clone(),
         iat: issued,
-        exp: issued.saturating_add(i64::try_from(policy.access_secs).unwrap_or(i64::MAX)),
+        exp: issued.saturating_add(settings::secs(policy.access_secs)),
         epoch: user.auth_epoch,
     };
     Json(Tokens {

@@ -51,16 +51,9 @@ pub enum TokenError {
     Scope,
 }
 
-/// Validates a token name: printable, no control or formatting characters.
+/// Validates a token name (see `ids::printable_name`).
 pub fn check_name(raw: &str) -> Result<String, TokenError> {
-    let name = raw.trim();
-    let printable = name
-        .chars()
-        .all(|c| !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'));
-    if name.is_empty() || name.chars().count() > MAX_NAME || !printable {
-        return Err(TokenError::Name);
-    }
-    Ok(name.to_owned())
+    crate::ids::printable_name(raw, MAX_NAME).ok_or(TokenError::Name)
 }
 
 /// Creates a token for `user_id` valid for `days` (none: no expiry); returns its id and the

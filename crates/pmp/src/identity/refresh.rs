@@ -5,7 +5,7 @@
 
 use crate::db::{Db, DbError};
 use crate::identity::{digest, random_token};
-use crate::settings::now;
+use crate::settings::{now, secs};
 use crate::with_pool;
 
 /// What presenting a refresh token led to.
@@ -17,10 +17,6 @@ pub enum Rotation {
     Reused { user_id: String },
     /// Unknown, expired or revoked.
     Invalid,
-}
-
-fn seconds(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Issues a token for `user_id`, starting a new family unless `family` continues one.
@@ -40,7 +36,7 @@ pub async fn issue(
         .bind(&family)
         .bind(user_id)
         .bind(now)
-        .bind(now.saturating_add(seconds(ttl_secs)))
+        .bind(now.saturating_add(secs(ttl_secs)))
         .execute(pool)
         .await?
         .rows_affected());

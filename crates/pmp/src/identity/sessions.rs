@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use crate::db::{Db, DbError};
 use crate::http::{AppError, AppState, PageError, cookie, is_same_origin};
 use crate::identity::{digest as hash, random_token, secret_eq};
-use crate::settings::now;
+use crate::settings::{now, secs};
 use crate::web::Shell;
 use crate::with_pool;
 
@@ -78,10 +78,6 @@ impl Session {
     }
 }
 
-fn seconds(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl SessionPolicy {
     /// The cookie's name: browsers accept the `__Host-` prefix only on Secure cookies.
     pub fn cookie_name(&self) -> &'static str {
@@ -138,7 +134,7 @@ pub async fn create(
         .bind(user_id)
         .bind(random_token())
         .bind(now)
-        .bind(now.saturating_add(seconds(policy.absolute_secs)))
+        .bind(now.saturating_add(secs(policy.absolute_secs)))
         .bind(ip)
         .bind(&user_agent)
         .bind(uuid::Uuid::new_v4().to_string())
@@ -167,7 +163,7 @@ pub async fn find(
         return Ok(None);
     };
     let now = now();
-    if now >= expires || now.saturating_sub(last_seen) >= seconds(policy.idle_secs) {
+    if now >= expires || now.saturating_sub(last_seen) >= secs(policy.idle_secs) {
         revoke(db, &token_hash).await?;
         return Ok(None);
     }
@@ -200,7 +196,7 @@ pub async fn list_for(
     const SQL: &str = "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
         WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 ORDER BY last_seen_at DESC";
     let now = now();
-    let idle_since = now.saturating_sub(seconds(policy.idle_secs));
+    let idle_since = now.saturating_sub(secs(policy.idle_secs));
     Ok(with_pool!(db, pool => sqlx::query_as(SQL)
         .bind(user_id)
         .bind(now)

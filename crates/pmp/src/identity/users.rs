@@ -124,13 +124,18 @@ pub async fn list(db: &Db) -> Result<Vec<User>, DbError> {
 
 /// The stored password hash of an enabled user, with the user.
 pub async fn credentials(db: &Db, name: &Username) -> Result<Option<(User, String)>, DbError> {
-    let Some(user) = by_name(db, name).await?.filter(|u| !u.disabled) else {
-        return Ok(None);
-    };
-    const SQL: &str = "SELECT password_hash FROM users WHERE id = $1";
-    let hash: Option<String> =
-        with_pool!(db, pool => sqlx::query_scalar(SQL).bind(&user.id).fetch_optional(pool).await?);
-    Ok(hash.map(|h| (user, h)))
+    /// A user row with its hash, read in the one query sign-in needs.
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: User,
+        password_hash: String,
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE username = $1 AND disabled = FALSE"
+    );
+    let row: Option<Row> = with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(name.as_str()).fetch_optional(pool).await?);
+    Ok(row.map(|r| (r.user, r.password_hash)))
 }
 
 /// Creates a user; with `must_change_password` they choose their own at first sign-in.

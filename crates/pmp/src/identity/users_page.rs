@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::access::Privilege;
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, PageError};
+use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
 use crate::identity::guard::{self, TotpPolicy, Viewer};
 use crate::identity::totp;
 use crate::identity::users::{self, User};
@@ -210,14 +210,9 @@ async fn policy_form(
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let field = |name: &str| form_value(&fields, name);
     let actor = admit(&viewer, &client, &headers, Some(field("csrf")))?;
     let roles = fields
         .iter()
