@@ -56,7 +56,7 @@ async fn main() {
     .await
     .unwrap();
     let state = resident_bytes().saturating_sub(before);
-    let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
+    let cert = reqwest::Certificate::from_der(&sim.certificate_der()).unwrap();
     let http = reqwest::Client::builder()
         .tls_certs_only([cert])
         .resolve("localhost", sim.addr())

@@ -3,6 +3,7 @@
 //! CSRF tokens `<hex time>:<signature>` bound to the user. PVE signs tickets with RSA; the
 //! simulator uses HMAC-SHA256, which clients cannot tell apart since they treat both as opaque.
 
+use std::sync::RwLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -19,29 +20,39 @@ const SKEW: u64 = 300;
 /// The cluster's signing key and ticket lifetime.
 #[derive(Debug)]
 pub struct Tickets {
-    key: [u8; 32],
+    /// Replaced by [`Tickets::expire_all`], which voids every ticket and CSRF token at once.
+    key: RwLock<[u8; 32]>,
     lifetime: Duration,
 }
 
 impl Tickets {
     /// A fresh random key; tickets live for `lifetime`.
     pub fn new(lifetime: Duration) -> Self {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        Self { key, lifetime }
+        Self {
+            key: RwLock::new(fresh_key()),
+            lifetime,
+        }
+    }
+
+    /// Voids every ticket issued so far, as if they had all expired.
+    pub fn expire_all(&self) {
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = fresh_key();
+    }
+
+    fn mac(&self, text: &str) -> Hmac<Sha256> {
+        let key = *self.key.read().unwrap_or_else(|e| e.into_inner());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(text.as_bytes());
+        mac
     }
 
     fn sign(&self, text: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(text.as_bytes());
-        STANDARD_NO_PAD.encode(mac.finalize().into_bytes())
+        STANDARD_NO_PAD.encode(self.mac(text).finalize().into_bytes())
     }
 
     fn verify(&self, text: &str, signature: &str) -> bool {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(text.as_bytes());
+        let mac = self.mac(text);
         STANDARD_NO_PAD
             .decode(signature)
             .is_ok_and(|sig| mac.verify_slice(&sig).is_ok())
@@ -65,8 +76,34 @@ impl Tickets {
         let rest = text.strip_prefix("PVE:")?;
         let (userid, time) = rest.rsplit_once(':')?;
         let issued = u64::from_str_radix(time, 16).ok()?;
-        (time.len() == 8 && self.verify(text, signature) && self.fresh(issued))
-            .then(|| userid.to_owned())
+        let valid = time.len() == 8
+            && !userid.starts_with("!tfa!")
+            && self.verify(text, signature)
+            && self.fresh(issued);
+        valid.then(|| userid.to_owned())
+    }
+
+    /// The half ticket of a login that still owes its TOTP code: it names the factors left
+    /// (URL-escaped JSON, as PVE does) and is signed with the user id as associated data, so it
+    /// is useless for anyone else and is never accepted as a ticket.
+    pub fn half_ticket(&self, userid: &str) -> String {
+        let text = format!("PVE:!tfa!%7B%22totp%22%3Atrue%7D:{:08X}", unix_now());
+        let signature = self.sign(&format!("{text}:{userid}"));
+        format!("{text}::{signature}")
+    }
+
+    /// Whether `ticket` is a fresh half ticket issued to `userid`.
+    pub fn check_half_ticket(&self, ticket: &str, userid: &str) -> bool {
+        let Some((text, signature)) = ticket.split_once("::") else {
+            return false;
+        };
+        let Some((_, time)) = text.rsplit_once(':') else {
+            return false;
+        };
+        let issued = u64::from_str_radix(time, 16).unwrap_or(0);
+        text.starts_with("PVE:!tfa!")
+            && self.verify(&format!("{text}:{userid}"), signature)
+            && self.fresh(issued)
     }
 
     /// A CSRF prevention token for `userid`.
@@ -86,6 +123,12 @@ impl Tickets {
         };
         time.len() == 8 && self.verify(&format!("{time}:{userid}"), signature) && self.fresh(issued)
     }
+}
+
+fn fresh_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
 }
 
 #[cfg(test)]
@@ -108,6 +151,17 @@ mod tests {
         assert!(tickets.check_csrf(&csrf, "root@pam"));
         assert!(!tickets.check_csrf(&csrf, "alice@pve"), "bound to the user");
         assert!(!tickets.check_csrf("nonsense", "root@pam"));
+
+        let half = tickets.half_ticket("ops@pve");
+        assert!(tickets.check_half_ticket(&half, "ops@pve"));
+        assert!(!tickets.check_half_ticket(&half, "root@pam"));
+        assert_eq!(
+            tickets.check_ticket(&half),
+            None,
+            "a half ticket is no ticket"
+        );
+        tickets.expire_all();
+        assert_eq!(tickets.check_ticket(&ticket), None, "voided by expire_all");
     }
 
     #[test]

@@ -4,20 +4,24 @@
 
 mod api;
 mod auth;
+mod control;
+mod faults;
 mod guests;
+mod perms;
+mod servers;
 mod state;
 mod tasks;
 mod tls;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum_server::Handle;
-use tokio::task::JoinHandle;
-
-pub use api::{Endpoint, endpoints};
+pub use api::{Check, Endpoint, endpoints};
+pub use faults::Fault;
 pub use guests::{Guest, GuestKind, Snapshot};
+pub use perms::{AclEntry, PRIVILEGES, Privs};
+pub use servers::{NodeInfo, Simulator};
 pub use state::{Cluster, Node, Seed};
 pub use tasks::{Task, Upid, UpidError};
 pub use tls::{Certificate, fingerprint_of};
@@ -25,8 +29,10 @@ pub use tls::{Certificate, fingerprint_of};
 /// How to build the simulated cluster.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Address to listen on; port 0 picks a free one.
+    /// Address of the first node; the others take the next free ports (port 0: any free one).
     pub listen: SocketAddr,
+    /// Address of the fault-injection control endpoint (plain HTTP; keep it on loopback).
+    pub control_listen: SocketAddr,
     /// Cluster name, node count, guest count and generator seed.
     pub seed: Seed,
     /// API token accepted with full rights: `(token id "user@realm!name", secret UUID)`.
@@ -65,6 +71,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            control_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: Seed {
                 name: "sim".to_owned(),
                 nodes: 3,
@@ -79,17 +86,6 @@ impl Default for SimConfig {
     }
 }
 
-/// A running simulator.
-#[derive(Debug)]
-pub struct Simulator {
-    addr: SocketAddr,
-    certificate: Certificate,
-    token: (String, String),
-    root_password: String,
-    handle: Handle,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -97,77 +93,27 @@ pub enum SimError {
     Bind(SocketAddr, std::io::Error),
     #[error("cannot create the simulator's TLS certificate: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
-impl Simulator {
-    /// Generates a certificate, builds the cluster and starts serving HTTPS in the background.
-    pub async fn start(config: SimConfig) -> Result<Self, SimError> {
-        let certificate = Certificate::generate().map_err(SimError::Tls)?;
-        let listener = std::net::TcpListener::bind(config.listen)
-            .map_err(|e| SimError::Bind(config.listen, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimError::Bind(config.listen, e))?;
-        let cluster = Arc::new(Cluster::new(&config.seed, addr.ip()));
-        let app = api::router(api::ApiState {
-            cluster,
-            token: Arc::new(config.token.clone()),
-            task_duration: config.task_duration,
-            tickets: Arc::new(auth::Tickets::new(config.ticket_lifetime)),
-            root_password: Arc::new(config.root_password.clone()),
-        });
-        let handle = Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, certificate.rustls_config()?)
-            .handle(handle.clone());
-        let task = tokio::spawn(server.serve(app.into_make_service()));
-        Ok(Self {
-            addr,
-            certificate,
-            token: config.token,
-            root_password: config.root_password,
-            handle,
-            task,
-        })
-    }
+/// Lock helpers that survive a poisoned lock: a panicked request must not take the whole
+/// simulated cluster down with it.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
 
-    /// `https://127.0.0.1:PORT`, without the `/api2/json` prefix.
-    pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
 
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// SHA-256 fingerprint of the served certificate, as PVE prints it (`AA:BB:...`).
-    pub fn fingerprint(&self) -> &str {
-        &self.certificate.fingerprint
-    }
-
-    /// The served certificate in DER form, for clients that trust it as a root.
-    pub fn certificate_der(&self) -> &[u8] {
-        self.certificate.der()
-    }
-
-    /// The API token id (`user@realm!name`) the simulator accepts.
-    pub fn token_id(&self) -> &str {
-        &self.token.0
-    }
-
-    /// `root@pam`'s password.
-    pub fn root_password(&self) -> &str {
-        &self.root_password
-    }
-
-    /// The API token secret.
-    pub fn token_secret(&self) -> &str {
-        &self.token.1
-    }
-
-    /// Stops serving and waits for the listener to close.
-    pub async fn stop(self) {
-        self.handle.shutdown();
-        let _ = self.task.await;
-    }
+/// State every node's listener and the control endpoint share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub cluster: Arc<Cluster>,
+    pub access: RwLock<perms::Access>,
+    pub tickets: auth::Tickets,
+    pub faults: Arc<faults::Faults>,
+    pub task_duration: Duration,
+    pub certificates: std::sync::Mutex<std::collections::BTreeMap<String, servers::NodeTls>>,
 }

@@ -1,5 +1,5 @@
-//! `pve-sim`: runs the simulated Proxmox VE cluster on its own and prints one JSON line with its
-//! URL, certificate fingerprint, nodes and API token.
+//! `pve-sim`: runs the simulated Proxmox VE cluster on its own and prints one JSON line with
+//! each node's URL and certificate fingerprint, the credentials and the control endpoint.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,9 +10,15 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "pve-sim", version)]
 struct Args {
-    /// Address and port to listen on.
+    /// Address and port of the first node; the others take the next free ports (port 0: any).
     #[arg(long, default_value = "127.0.0.1:8006")]
     listen: SocketAddr,
+    /// Address of the fault-injection control endpoint (plain HTTP, keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control_listen: SocketAddr,
+    /// How long each task (start, migrate, snapshot, ...) runs, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    task_ms: u64,
     /// Number of cluster nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     nodes: u16,
@@ -39,6 +45,8 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let config = pve_sim::SimConfig {
         listen: args.listen,
+        control_listen: args.control_listen,
+        task_duration: std::time::Duration::from_millis(args.task_ms),
         seed: pve_sim::Seed {
             name: args.cluster_name.clone(),
             nodes: usize::from(args.nodes),
@@ -62,16 +70,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // One JSON line on stdout for scripts and tests; every node is served at the one URL.
+    // One JSON line on stdout for scripts and tests; each node has its own port and certificate.
+    let nodes: Vec<_> = sim
+        .nodes()
+        .into_iter()
+        .map(|n| serde_json::json!({ "name": n.name, "url": n.url, "fingerprint": n.fingerprint }))
+        .collect();
     let ready = serde_json::json!({
         "cluster": args.cluster_name,
-        "url": format!("{}/api2/json", sim.url()),
-        "fingerprint": sim.fingerprint(),
-        "nodes": (1..=args.nodes).map(|i| format!("pve{i}")).collect::<Vec<_>>(),
+        "nodes": nodes,
         "guests": args.guests,
         "user": "root@pam",
         "password": sim.root_password(),
         "tokens": [format!("{}={}", sim.token_id(), sim.token_secret())],
+        "control_url": sim.control_url(),
     });
     println!("{ready}");
     let _ = tokio::signal::ctrl_c().await;

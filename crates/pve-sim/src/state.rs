@@ -22,8 +22,6 @@ pub struct Node {
     pub id: u32,
     /// Address the node resolves to.
     pub ip: IpAddr,
-    /// Whether the node is up.
-    pub online: bool,
     /// CPU threads.
     pub maxcpu: u32,
     /// Memory in bytes.
@@ -74,15 +72,15 @@ const TAGS: [&str; 6] = [
 const POOLS: [&str; 3] = ["production", "staging", "lab"];
 
 impl Cluster {
-    /// Builds a cluster from `seed`; every node resolves to `ip`.
-    pub fn new(seed: &Seed, ip: IpAddr) -> Self {
+    /// Builds a cluster from `seed`; node `i` resolves to `ips[i]` (the last one repeats).
+    pub fn new(seed: &Seed, ips: &[IpAddr]) -> Self {
         let mut rng = StdRng::seed_from_u64(seed.seed);
+        let localhost = IpAddr::from([127, 0, 0, 1]);
         let nodes: Vec<Node> = (1..=seed.nodes.max(1))
             .map(|i| Node {
                 name: format!("pve{i}"),
                 id: u32::try_from(i).unwrap_or(u32::MAX),
-                ip,
-                online: true,
+                ip: ips.get(i - 1).or(ips.last()).copied().unwrap_or(localhost),
                 maxcpu: 16,
                 maxmem: 64 * GIB,
                 maxdisk: 100 * GIB,

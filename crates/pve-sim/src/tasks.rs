@@ -187,12 +187,33 @@ impl Tasks {
         upid
     }
 
-    /// Ends the task `upid` with `exit` (`OK` or an error message).
-    pub fn finish(&self, upid: &Upid, exit: String) {
+    /// Ends the task `upid` with `exit` (`OK` or an error message) if it is still running,
+    /// running `effect` first under the lock, so a stopped task never has its effect and a
+    /// finished one is never seen without it. Returns whether it was running.
+    pub fn finish_with(&self, upid: &Upid, exit: String, effect: impl FnOnce()) -> bool {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(task) = tasks.iter_mut().find(|t| &t.upid == upid) {
-            task.exit = Some(exit);
-            task.endtime = Some(unix_now());
+        match tasks
+            .iter_mut()
+            .find(|t| &t.upid == upid && t.exit.is_none())
+        {
+            Some(task) => {
+                effect();
+                task.exit = Some(exit);
+                task.endtime = Some(unix_now());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a log line to the running task `upid`.
+    pub fn append(&self, upid: &Upid, line: String) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = tasks
+            .iter_mut()
+            .find(|t| &t.upid == upid && t.exit.is_none())
+        {
+            task.lines.push(line);
         }
     }
 

@@ -43,7 +43,7 @@ async fn a_changed_certificate_fails_closed_naming_both_fingerprints() {
         other => panic!("expected a fingerprint mismatch, got {other:?}"),
     }
     let sentence = err.to_string();
-    assert!(sentence.contains(sim.fingerprint()) && sentence.contains(&other.to_string()));
+    assert!(sentence.contains(&sim.fingerprint()) && sentence.contains(&other.to_string()));
     sim.stop().await;
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::guests::find_guest;
 use super::params::Params;
-use super::{Answer, ApiState, Handler, Principal, PveError, data};
+use super::{Answer, ApiState, Check, Principal, PveError, Row, data};
 use crate::guests::{Guest, GuestKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +175,7 @@ const ACTIONS: [(GuestKind, Power, &str); 13] = [
 ];
 
 /// The power-action rows of the endpoint table.
-pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
+pub(super) fn routes() -> Vec<Row> {
     ACTIONS
         .into_iter()
         .map(|(kind, power, path)| {
@@ -187,7 +187,8 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
                     act(state, principal, path, params, kind, power)
                 },
             );
-            (Method::POST, path, handler)
+            let check = Check::All("/vms/{vmid}", &["VM.PowerMgmt"]);
+            (Method::POST, path, check, handler)
         })
         .collect()
 }
@@ -242,9 +243,18 @@ pub(super) fn run_task(
     let duration: Duration = state.task_duration;
     let task = upid.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(duration).await;
-        cluster.update_guest(vmid, effect);
-        cluster.tasks.finish(&task, "OK".to_owned());
+        // Progress lines a third and two thirds of the way, as long PVE tasks log as they go.
+        for step in 1..=2 {
+            tokio::time::sleep(duration / 3).await;
+            cluster
+                .tasks
+                .append(&task, format!("progress {}%", step * 33));
+        }
+        tokio::time::sleep(duration / 3).await;
+        let tasks = &cluster.tasks;
+        tasks.finish_with(&task, "OK".to_owned(), || {
+            cluster.update_guest(vmid, effect)
+        });
     });
     upid.to_string()
 }

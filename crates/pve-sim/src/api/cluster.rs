@@ -1,10 +1,12 @@
 //! Cluster-wide and node endpoints: version, node list, cluster status, resources, node status.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Answer, ApiState, PveError, data, params::Params};
+use super::{Answer, ApiState, Principal, PveError, data, params::Params};
+use crate::read;
 use crate::state::{Cluster, Node};
 
 pub(super) async fn version(params: Params) -> Answer {
@@ -17,10 +19,12 @@ pub(super) async fn version(params: Params) -> Answer {
     }))
 }
 
-fn node_entry(cluster: &Cluster, node: &Node) -> Value {
+fn node_entry(state: &ApiState, node: &Node) -> Value {
+    let cluster = &state.cluster;
+    let online = !state.faults.offline(&node.name);
     json!({
         "node": node.name,
-        "status": if node.online { "online" } else { "offline" },
+        "status": if online { "online" } else { "offline" },
         "cpu": cluster.node_cpu(node),
         "maxcpu": node.maxcpu,
         "mem": cluster.node_mem(node),
@@ -32,12 +36,12 @@ fn node_entry(cluster: &Cluster, node: &Node) -> Value {
 
 pub(super) async fn nodes(State(state): State<ApiState>, params: Params) -> Answer {
     params.only(&[])?;
-    let cluster = &state.cluster;
     data(
-        cluster
+        state
+            .cluster
             .nodes
             .iter()
-            .map(|n| node_entry(cluster, n))
+            .map(|n| node_entry(&state, n))
             .collect(),
     )
 }
@@ -45,7 +49,8 @@ pub(super) async fn nodes(State(state): State<ApiState>, params: Params) -> Answ
 pub(super) async fn status(State(state): State<ApiState>, params: Params) -> Answer {
     params.only(&[])?;
     let cluster = &state.cluster;
-    let online = cluster.nodes.iter().filter(|n| n.online).count();
+    let up = |node: &Node| !state.faults.offline(&node.name);
+    let online = cluster.nodes.iter().filter(|n| up(n)).count();
     let mut entries = vec![json!({
         "type": "cluster",
         "id": "cluster",
@@ -61,7 +66,7 @@ pub(super) async fn status(State(state): State<ApiState>, params: Params) -> Ans
             "name": node.name,
             "nodeid": node.id,
             "ip": node.ip.to_string(),
-            "online": u8::from(node.online),
+            "online": u8::from(up(node)),
             "local": u8::from(i == 0),
             "level": "",
         })
@@ -69,7 +74,11 @@ pub(super) async fn status(State(state): State<ApiState>, params: Params) -> Ans
     data(Value::Array(entries))
 }
 
-pub(super) async fn resources(State(state): State<ApiState>, params: Params) -> Answer {
+pub(super) async fn resources(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
+    params: Params,
+) -> Answer {
     params.only(&["type"])?;
     let wanted = params.get("type");
     if let Some(kind) = wanted.filter(|k| !matches!(*k, "vm" | "storage" | "node" | "sdn")) {
@@ -79,10 +88,18 @@ pub(super) async fn resources(State(state): State<ApiState>, params: Params) -> 
         return Err(PveError::parameter("type", why));
     }
     let cluster = &state.cluster;
+    let access = read(&state.access);
+    let sees = |path: &str, pool: Option<&str>, privilege: &str| {
+        access.holds(&principal.0, path, pool, privilege)
+    };
     let mut entries = Vec::new();
     if matches!(wanted, None | Some("node")) {
-        entries.extend(cluster.nodes.iter().map(|node| {
-            let mut entry = node_entry(cluster, node);
+        let visible = cluster
+            .nodes
+            .iter()
+            .filter(|n| sees(&format!("/nodes/{}", n.name), None, "Sys.Audit"));
+        entries.extend(visible.map(|node| {
+            let mut entry = node_entry(&state, node);
             if let Value::Object(map) = &mut entry {
                 map.insert("id".into(), json!(format!("node/{}", node.name)));
                 map.insert("type".into(), json!("node"));
@@ -94,7 +111,11 @@ pub(super) async fn resources(State(state): State<ApiState>, params: Params) -> 
     }
     if matches!(wanted, None | Some("vm")) {
         let elapsed = cluster.elapsed();
-        cluster.with_guests(|guests| entries.extend(guests.map(|g| g.resource(elapsed))));
+        cluster.with_guests(|guests| {
+            let visible =
+                guests.filter(|g| sees(&format!("/vms/{}", g.vmid), g.pool.as_deref(), "VM.Audit"));
+            entries.extend(visible.map(|g| g.resource(elapsed)));
+        });
     }
     data(Value::Array(entries))
 }

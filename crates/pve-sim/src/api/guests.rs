@@ -2,6 +2,7 @@
 //! snapshot list. A guest is only found on the node that holds it, with PVE's error when asked
 //! on another.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::http::StatusCode;
@@ -9,15 +10,17 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::cluster::find_node;
-use super::{Answer, ApiState, Handler, PveError, data, params::Params};
+use super::{Answer, ApiState, Check, Principal, PveError, Row, data, params::Params};
 use crate::guests::{Guest, GuestKind};
+use crate::read;
 
 type NodePath = Path<String>;
 type GuestPath = Path<(String, String)>;
 
 /// The guest rows of the endpoint table: the same four reads for QEMU and LXC.
-pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
-    let mut rows: Vec<(Method, &'static str, Handler)> = Vec::new();
+pub(super) fn routes() -> Vec<Row> {
+    const AUDIT: Check = Check::All("/vms/{vmid}", &["VM.Audit"]);
+    let mut rows: Vec<Row> = Vec::new();
     for (kind, [list_path, current_path, config_path, snapshot_path]) in [
         (
             GuestKind::Qemu,
@@ -38,31 +41,41 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
             ],
         ),
     ] {
-        let handlers: [(&'static str, Handler); 4] = [
+        let handlers: [(&'static str, Check, super::Handler); 4] = [
             (
                 list_path,
-                get(move |s: State<ApiState>, p: NodePath, q: Params| list(s, p, q, kind)),
+                // Filtered: only guests with VM.Audit are listed.
+                Check::User,
+                get(
+                    move |s: State<ApiState>, who: Extension<Principal>, p: NodePath, q: Params| {
+                        list(s, who, p, q, kind)
+                    },
+                ),
             ),
             (
                 current_path,
+                AUDIT,
                 get(move |s: State<ApiState>, p: GuestPath, q: Params| current(s, p, q, kind)),
             ),
             (
                 config_path,
+                AUDIT,
                 get(move |s: State<ApiState>, p: GuestPath, q: Params| config(s, p, q, kind)),
             ),
             (
                 snapshot_path,
+                AUDIT,
                 get(move |s: State<ApiState>, p: GuestPath, q: Params| snapshots(s, p, q, kind)),
             ),
         ];
-        rows.extend(handlers.map(|(path, handler)| (Method::GET, path, handler)));
+        rows.extend(handlers.map(|(path, check, handler)| (Method::GET, path, check, handler)));
     }
     rows
 }
 
 async fn list(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     Path(node): Path<String>,
     params: Params,
     kind: GuestKind,
@@ -75,9 +88,14 @@ async fn list(
     let cluster = &state.cluster;
     find_node(cluster, &node)?;
     let elapsed = cluster.elapsed();
+    let access = read(&state.access);
     let entries = cluster.with_guests(|guests| {
         guests
             .filter(|g| g.kind == kind && g.node == node)
+            .filter(|g| {
+                let path = format!("/vms/{}", g.vmid);
+                access.holds(&principal.0, &path, g.pool.as_deref(), "VM.Audit")
+            })
             .map(|g| Value::Object(g.listing(elapsed)))
             .collect()
     });

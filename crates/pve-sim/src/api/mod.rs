@@ -1,11 +1,14 @@
-//! The `/api2/json` surface: one table of endpoints (which the conformance test walks),
-//! PVE's envelope (`{"data": ...}`), its error shapes and status codes, parameter checks as
-//! PVE words them, and authentication by API token or by ticket with CSRF token.
+//! The `/api2/json` surface: one table of endpoints (which the conformance test walks), each
+//! with the permission check the PVE schema declares for it, PVE's envelope
+//! (`{"data": ...}`), its error shapes and status codes, parameter checks as PVE words them,
+//! and authentication by API token or by ticket with CSRF token.
 
 mod access;
 mod actions;
+mod check;
 mod cluster;
 mod guests;
+mod migrate;
 mod params;
 mod snapshots;
 mod tasks;
@@ -21,17 +24,22 @@ use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::auth::Tickets;
-use crate::state::Cluster;
+pub use check::Check;
 
+use crate::{Shared, read};
+
+/// What handlers see: the shared cluster, and the node whose listener took the request.
 #[derive(Clone)]
 pub(crate) struct ApiState {
-    pub cluster: Arc<Cluster>,
-    pub token: Arc<(String, String)>,
-    pub task_duration: std::time::Duration,
-    pub tickets: Arc<Tickets>,
-    /// `root@pam`'s password.
-    pub root_password: Arc<String>,
+    shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// Who the request is authenticated as (`user@realm` or `user@realm!token`).
@@ -45,47 +53,98 @@ pub struct Endpoint {
     pub method: Method,
     /// Path below `/api2/json`, with `{param}` placeholders as in the schema.
     pub path: &'static str,
+    /// The permission check, as the schema's `permissions` declares it.
+    pub check: Check,
 }
 
 type Handler = MethodRouter<ApiState>;
 
-fn table() -> Vec<(Method, &'static str, Handler)> {
-    use axum::routing::get;
-    let mut rows = vec![
-        (Method::GET, "/version", get(cluster::version)),
-        (Method::GET, "/nodes", get(cluster::nodes)),
-        (Method::GET, "/cluster/status", get(cluster::status)),
-        (Method::GET, "/cluster/resources", get(cluster::resources)),
+/// A row of the endpoint table: method, path, permission, handler.
+type Row = (Method, &'static str, Check, Handler);
+
+fn table() -> Vec<Row> {
+    use axum::routing::{delete, get};
+    let mut rows: Vec<Row> = vec![
+        (Method::GET, "/version", Check::User, get(cluster::version)),
+        (Method::GET, "/nodes", Check::User, get(cluster::nodes)),
+        (
+            Method::GET,
+            "/cluster/status",
+            Check::All("/", &["Sys.Audit"]),
+            get(cluster::status),
+        ),
+        // Filtered: each entry needs an audit privilege on its own path.
+        (
+            Method::GET,
+            "/cluster/resources",
+            Check::User,
+            get(cluster::resources),
+        ),
         (
             Method::GET,
             "/nodes/{node}/status",
+            Check::All("/nodes/{node}", &["Sys.Audit"]),
             get(cluster::node_status),
         ),
-        (Method::GET, "/cluster/tasks", get(tasks::cluster_tasks)),
-        (Method::GET, "/cluster/nextid", get(cluster::nextid)),
-        (Method::GET, "/nodes/{node}/tasks", get(tasks::node_tasks)),
+        // Task reads: the owner, or Sys.Audit on the task's node (checked in the handlers).
+        (
+            Method::GET,
+            "/cluster/tasks",
+            Check::User,
+            get(tasks::cluster_tasks),
+        ),
+        (
+            Method::GET,
+            "/cluster/nextid",
+            Check::User,
+            get(cluster::nextid),
+        ),
+        (
+            Method::GET,
+            "/nodes/{node}/tasks",
+            Check::User,
+            get(tasks::node_tasks),
+        ),
         (
             Method::GET,
             "/nodes/{node}/tasks/{upid}/status",
+            Check::User,
             get(tasks::status),
         ),
         (
             Method::GET,
             "/nodes/{node}/tasks/{upid}/log",
+            Check::User,
             get(tasks::log),
+        ),
+        // Stopping another user's task needs Sys.Modify on its node (checked in the handler).
+        (
+            Method::DELETE,
+            "/nodes/{node}/tasks/{upid}",
+            Check::User,
+            delete(tasks::stop),
+        ),
+        // Each user may read their own permissions (and their tokens').
+        (
+            Method::GET,
+            "/access/permissions",
+            Check::User,
+            get(access::permissions),
         ),
     ];
     rows.extend(guests::routes());
     rows.extend(actions::routes());
     rows.extend(snapshots::routes());
+    rows.extend(migrate::routes());
     rows
 }
 
 /// Endpoints that need no authentication, as in PVE.
-fn public_table() -> Vec<(Method, &'static str, Handler)> {
+fn public_table() -> Vec<Row> {
     vec![(
         Method::POST,
         "/access/ticket",
+        Check::World,
         axum::routing::post(access::ticket),
     )]
 }
@@ -95,21 +154,34 @@ pub fn endpoints() -> Vec<Endpoint> {
     table()
         .into_iter()
         .chain(public_table())
-        .map(|(method, path, _)| Endpoint { method, path })
+        .map(|(method, path, check, _)| Endpoint {
+            method,
+            path,
+            check,
+        })
         .collect()
 }
 
-pub(crate) fn router(state: ApiState) -> Router {
+/// The API as the node `node` serves it, with that node's faults applied.
+pub(crate) fn router(shared: Arc<Shared>, node: &str) -> Router {
+    let state = ApiState { shared };
     let mut router = Router::new();
-    for (_, path, handler) in table() {
-        router = router.route(&format!("/api2/json{path}"), handler);
+    for (_, path, check, handler) in table() {
+        router = router.route(&format!("/api2/json{path}"), check.guard(handler, &state));
     }
     // `route_layer` covers only the routes added before it: the public ones come after.
     router = router.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    for (_, path, handler) in public_table() {
+    for (_, path, _, handler) in public_table() {
         router = router.route(&format!("/api2/json{path}"), handler);
     }
-    router.fallback(not_implemented).with_state(state)
+    let faults = state.faults.clone();
+    let node = node.to_owned();
+    router
+        .fallback(not_implemented)
+        .with_state(state)
+        .layer(middleware::from_fn(move |request, next| {
+            crate::faults::inject(faults.clone(), node.clone(), request, next)
+        }))
 }
 
 /// An error as PVE answers it: a status, a message (PVE also puts it in the reason phrase),
@@ -209,7 +281,11 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
         |message: &str| PveError::new(StatusCode::UNAUTHORIZED, message).into_response();
     let headers = request.headers();
     let principal = if let Some(ticket) = presented_ticket(headers) {
-        let Some(user) = state.tickets.check_ticket(&ticket) else {
+        let Some(user) = state
+            .tickets
+            .check_ticket(&ticket)
+            .filter(|u| read(&state.access).users.contains_key(u))
+        else {
             return unauthorized("authentication failure");
         };
         let csrf = headers
@@ -226,15 +302,24 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
             .and_then(|v| v.to_str().ok())
             .and_then(parse_token_header)
         {
-            Some((id, secret)) if same(id, &state.token.0) && same(secret, &state.token.1) => {
-                id.to_owned()
-            }
+            Some((id, secret)) if valid_token(&state, id, secret) => id.to_owned(),
             Some(_) => return unauthorized("authentication failure"),
             None => return unauthorized("No ticket"),
         }
     };
     request.extensions_mut().insert(Principal(principal));
     next.run(request).await
+}
+
+/// Whether `id` is a token of an existing user with the secret `secret`.
+fn valid_token(state: &ApiState, id: &str, secret: &str) -> bool {
+    let access = read(&state.access);
+    let owner = crate::perms::Access::owner(id);
+    access.users.contains_key(owner)
+        && access
+            .tokens
+            .get(id)
+            .is_some_and(|t| same(secret, &t.secret))
 }
 
 async fn not_implemented(request: Request) -> PveError {

@@ -10,13 +10,15 @@ use serde_json::json;
 use super::actions::run_task;
 use super::guests::find_guest;
 use super::params::Params;
-use super::{Answer, ApiState, Handler, Principal, PveError, data};
+use super::{Answer, ApiState, Check, Principal, PveError, Row, data};
 use crate::guests::{GuestKind, Snapshot};
 use crate::tasks::unix_now;
 
 /// The snapshot rows of the endpoint table.
-pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
-    let mut rows: Vec<(Method, &'static str, Handler)> = Vec::new();
+pub(super) fn routes() -> Vec<Row> {
+    const SNAPSHOT: Check = Check::All("/vms/{vmid}", &["VM.Snapshot"]);
+    const ROLLBACK: Check = Check::Any("/vms/{vmid}", &["VM.Snapshot", "VM.Snapshot.Rollback"]);
+    let mut rows: Vec<Row> = Vec::new();
     for (kind, list, one, rollback) in [
         (
             GuestKind::Qemu,
@@ -34,6 +36,7 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
         rows.push((
             Method::POST,
             list,
+            SNAPSHOT,
             post(
                 move |s: State<ApiState>,
                       p: Extension<Principal>,
@@ -44,6 +47,7 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
         rows.push((
             Method::DELETE,
             one,
+            SNAPSHOT,
             delete(
                 move |s: State<ApiState>,
                       p: Extension<Principal>,
@@ -54,6 +58,7 @@ pub(super) fn routes() -> Vec<(Method, &'static str, Handler)> {
         rows.push((
             Method::POST,
             rollback,
+            ROLLBACK,
             post(
                 move |s: State<ApiState>,
                       p: Extension<Principal>,

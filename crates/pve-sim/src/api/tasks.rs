@@ -1,21 +1,47 @@
-//! Task endpoints: the cluster and node task lists, a task's status, and its log with
-//! PVE's paging (`start`, `limit`; lines numbered from 1; `total` in the envelope).
+//! Task endpoints: the cluster and node task lists, a task's status, its log with PVE's
+//! paging (`start`, `limit`; lines numbered from 1; `total` in the envelope), and stopping a
+//! task. A task is visible to its owner (a user sees their tokens' tasks too) and to holders
+//! of Sys.Audit on its node; stopping someone else's needs Sys.Modify there.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::check::{allowed, denied};
 use super::cluster::find_node;
 use super::params::Params;
-use super::{Answer, ApiState, PveError, data};
+use super::{Answer, ApiState, Check, Principal, PveError, data};
+use crate::perms::Access;
 use crate::tasks::{Task, Upid};
 
-pub(super) async fn cluster_tasks(State(state): State<ApiState>, params: Params) -> Answer {
+const AUDIT: &[&str] = &["Sys.Audit"];
+
+/// Whether `principal` owns `task` or holds `privs` on the task's node.
+fn may(state: &ApiState, principal: &str, task: &Task, privs: &'static [&'static str]) -> bool {
+    let owner = &task.upid.user;
+    owner == principal
+        || Access::owner(owner) == principal
+        || allowed(
+            state,
+            principal,
+            &format!("/nodes/{}", task.upid.node),
+            Check::All("", privs),
+        )
+}
+
+pub(super) async fn cluster_tasks(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
+    params: Params,
+) -> Answer {
     params.only(&[])?;
     // The schema declares only `upid` here (closed object); clients parse the rest from it.
-    let tasks = state.cluster.tasks.select(|_| true);
+    let tasks = state
+        .cluster
+        .tasks
+        .select(|t| may(&state, &principal.0, t, AUDIT));
     data(
         tasks
             .iter()
@@ -26,6 +52,7 @@ pub(super) async fn cluster_tasks(State(state): State<ApiState>, params: Params)
 
 pub(super) async fn node_tasks(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     Path(node): Path<String>,
     params: Params,
 ) -> Answer {
@@ -63,6 +90,7 @@ pub(super) async fn node_tasks(
         let u = &t.upid;
         let running = t.exit.is_none();
         u.node == node
+            && may(&state, &principal.0, t, AUDIT)
             && match source {
                 "active" => running,
                 "archive" => !running,
@@ -85,36 +113,66 @@ pub(super) async fn node_tasks(
     Ok(Json(json!({ "data": page, "total": total })).into_response())
 }
 
-/// The task named in the path, which must run on the node named in the path.
-fn find_task(state: &ApiState, node: &str, upid: &str) -> Result<Task, PveError> {
+/// The task named in the path, which must run on the node named in the path and be one
+/// `principal` may see (or, with `privs` Sys.Modify, stop).
+fn find_task(
+    state: &ApiState,
+    principal: &str,
+    node: &str,
+    upid: &str,
+    privs: &'static [&'static str],
+) -> Result<Task, PveError> {
     find_node(&state.cluster, node)?;
     let parsed: Upid = upid
         .parse()
         .map_err(|e: crate::tasks::UpidError| PveError::parameter("upid", e.to_string()))?;
-    state
+    let task = state
         .cluster
         .tasks
         .get(&parsed)
         .filter(|t| t.upid.node == node)
-        .ok_or_else(|| PveError::new(StatusCode::INTERNAL_SERVER_ERROR, "no such task"))
+        .ok_or_else(|| PveError::new(StatusCode::INTERNAL_SERVER_ERROR, "no such task"))?;
+    if may(state, principal, &task, privs) {
+        Ok(task)
+    } else {
+        Err(denied(&format!("/nodes/{node}"), privs))
+    }
 }
 
 pub(super) async fn status(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     Path((node, upid)): Path<(String, String)>,
     params: Params,
 ) -> Answer {
     params.only(&[])?;
-    data(find_task(&state, &node, &upid)?.status())
+    data(find_task(&state, &principal.0, &node, &upid, AUDIT)?.status())
+}
+
+/// `DELETE /nodes/{node}/tasks/{upid}`: stops a running task, which then ends with PVE's
+/// "unexpected status" and never has its effect; a finished task is left as it is.
+pub(super) async fn stop(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
+    Path((node, upid)): Path<(String, String)>,
+    params: Params,
+) -> Answer {
+    params.only(&[])?;
+    let task = find_task(&state, &principal.0, &node, &upid, &["Sys.Modify"])?;
+    let tasks = &state.cluster.tasks;
+    tasks.append(&task.upid, "received interrupt".to_owned());
+    tasks.finish_with(&task.upid, "unexpected status".to_owned(), || {});
+    data(Value::Null)
 }
 
 pub(super) async fn log(
     State(state): State<ApiState>,
+    Extension(principal): Extension<Principal>,
     Path((node, upid)): Path<(String, String)>,
     params: Params,
 ) -> Answer {
     params.only(&["download", "limit", "start"])?;
-    let task = find_task(&state, &node, &upid)?;
+    let task = find_task(&state, &principal.0, &node, &upid, AUDIT)?;
     let start = usize::try_from(params.integer("start")?.unwrap_or(0)).unwrap_or(usize::MAX);
     // limit=0 reads everything.
     let limit = match params.integer("limit")?.unwrap_or(50) {

@@ -22,7 +22,14 @@ async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
         .read_line(&mut line)
         .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(ready["nodes"], serde_json::json!(["pve1", "pve2", "pve3"]));
+    let nodes = ready["nodes"].as_array().unwrap();
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
+    assert_eq!(names, ["pve1", "pve2", "pve3"]);
+    let fingerprints: std::collections::BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n["fingerprint"].as_str())
+        .collect();
+    assert_eq!(fingerprints.len(), 3, "each node has its own certificate");
     assert_eq!(ready["user"], "root@pam");
     assert_eq!(
         ready["password"].as_str().unwrap().len(),
@@ -32,15 +39,45 @@ async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
     let token = ready["tokens"][0].as_str().unwrap();
     assert_eq!(token, "root@pam!ci=0f0e0d0c-0b0a-0908-0706-050403020100");
 
-    let url = ready["url"].as_str().unwrap();
-    let pin: pve::Fingerprint = ready["fingerprint"].as_str().unwrap().parse().unwrap();
     let (id, secret) = token.rsplit_once('=').unwrap();
-    let auth = pve::Auth::ApiToken {
-        id: id.to_owned(),
-        secret: secret.to_owned(),
-    };
-    let client = pve::Client::new(url, auth, pin, std::time::Duration::from_secs(10)).unwrap();
-    assert_eq!(client.version().await.unwrap().release, "9.1");
+    for node in nodes {
+        let url = node["url"].as_str().unwrap();
+        let pin: pve::Fingerprint = node["fingerprint"].as_str().unwrap().parse().unwrap();
+        let auth = pve::Auth::ApiToken {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        };
+        let client = pve::Client::new(url, auth, pin, std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(client.version().await.unwrap().release, "9.1");
+    }
+
+    // The control endpoint answers on plain HTTP and takes a node offline.
+    let control = ready["control_url"].as_str().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let put = http
+        .put(format!("{control}/faults/pve2"))
+        .json(&serde_json::json!({ "offline": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let faults: Value = http
+        .get(format!("{control}/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults["nodes"]["pve2"]["offline"], true);
+    let bad = http
+        .put(format!("{control}/faults/pve2"))
+        .json(&serde_json::json!({ "explode": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422, "unknown fault fields are refused");
 
     child.kill().unwrap();
     child.wait().unwrap();

@@ -144,6 +144,15 @@ async fn every_endpoint_answers_as_the_schema_says() {
             p if p.ends_with("/snapshot") && endpoint.method == reqwest::Method::POST => {
                 format!("{path}?snapname=walk")
             }
+            p if p.ends_with("/migrate") => format!("{path}?target=pve2&online=1&restart=1")
+                .replace(
+                    "&online=1&restart=1",
+                    if p.contains("/lxc/") {
+                        "&restart=1"
+                    } else {
+                        "&online=1"
+                    },
+                ),
             _ => path,
         };
         let (status, body) = sim.call(endpoint.method.clone(), &path).await;
@@ -174,6 +183,51 @@ async fn every_endpoint_answers_as_the_schema_says() {
         report.violations.is_empty(),
         "{}",
         report.violations.join("\n")
+    );
+}
+
+/// The schema's `permissions` of a method as the simulator's [`pve_sim::Check`] writes it.
+fn declared_check(permissions: &Value) -> String {
+    match (
+        permissions["user"].as_str(),
+        permissions["check"].as_array(),
+    ) {
+        (Some("world"), _) => "World".to_owned(),
+        (Some("all"), _) => "User".to_owned(),
+        (_, Some(check)) if check[0] == "perm" => {
+            let privs: Vec<&str> = check[2]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let any = check.get(3).and_then(Value::as_str) == Some("any");
+            let kind = if any { "Any" } else { "All" };
+            format!(
+                "{kind}({:?}, {privs:?})",
+                check[1].as_str().unwrap_or_default()
+            )
+        }
+        _ => format!("unsupported: {permissions}"),
+    }
+}
+
+#[test]
+fn every_endpoint_checks_the_permission_the_schema_declares() {
+    let schema = schema();
+    let endpoints = pve_sim::endpoints();
+    for endpoint in &endpoints {
+        let node = find(&schema, endpoint.path).expect("a schema path");
+        let permissions = &node["info"][endpoint.method.as_str()]["permissions"];
+        assert_eq!(
+            format!("{:?}", endpoint.check),
+            declared_check(permissions),
+            "{} {}",
+            endpoint.method,
+            endpoint.path
+        );
+    }
+    println!(
+        "permissions: {} endpoints match the schema",
+        endpoints.len()
     );
 }
 

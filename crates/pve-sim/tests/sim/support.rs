@@ -8,7 +8,7 @@ use serde_json::Value;
 /// A client that trusts exactly the simulator's certificate, reaching it as `localhost`.
 pub fn trusting_client(sim: &Simulator) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = reqwest::Certificate::from_der(sim.certificate_der()).unwrap();
+    let cert = reqwest::Certificate::from_der(&sim.certificate_der()).unwrap();
     reqwest::Client::builder()
         .tls_certs_only([cert])
         .resolve("localhost", sim.addr())

@@ -56,15 +56,17 @@ async fn task_logs_page_like_pve_and_lists_filter() {
     let (_, all) = sim
         .get(&format!("/nodes/pve1/tasks/{upid}/log?limit=0"))
         .await;
-    assert_eq!(all["total"], 2);
+    // The first line, two progress lines, and the final status line.
+    assert_eq!(all["total"], 4);
     assert_eq!(all["data"][0]["n"], 1);
-    assert_eq!(all["data"][1]["t"], "TASK OK");
+    assert_eq!(all["data"][1]["t"], "progress 33%");
+    assert_eq!(all["data"][3]["t"], "TASK OK");
     let (_, second) = sim
         .get(&format!("/nodes/pve1/tasks/{upid}/log?start=1&limit=1"))
         .await;
     assert_eq!(second["data"].as_array().unwrap().len(), 1);
     assert_eq!(second["data"][0]["n"], 2);
-    assert_eq!(second["total"], 2);
+    assert_eq!(second["total"], 4);
 
     let (_, listed) = sim
         .get(&format!(

@@ -1,0 +1,209 @@
+//! Fault injection, global or per node, switchable while the simulator runs: added latency, an
+//! error rate, bursts of 5xx answers, requests that never answer, connections dropped before
+//! the TLS handshake, a node taken offline, and garbage bodies. The gate acceptor drops
+//! connections; the middleware does the rest.
+
+use std::collections::BTreeMap;
+use std::future::{Ready, ready};
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_server::accept::Accept;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+/// What goes wrong, for one node or for all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fault {
+    /// Added to every answer, in milliseconds.
+    pub latency_ms: u64,
+    /// Share of requests (0 to 1) answered with a 500.
+    pub error_rate: f64,
+    /// The next this many requests answer 503: a burst.
+    pub fail_next: u32,
+    /// Requests are accepted but never answered, so clients time out.
+    pub hang: bool,
+    /// Connections are closed before the TLS handshake.
+    pub drop: bool,
+    /// The node is down: connections are dropped and the cluster reports it offline.
+    pub offline: bool,
+    /// Successful answers carry a body that is not JSON.
+    pub garbage: bool,
+}
+
+/// The faults in force.
+#[derive(Debug, Default)]
+pub struct Faults {
+    global: Mutex<Fault>,
+    nodes: Mutex<BTreeMap<String, Fault>>,
+}
+
+/// What the middleware does to one request.
+enum Effect {
+    Pass,
+    Hang,
+    Fail(StatusCode),
+    Garbage,
+}
+
+impl Faults {
+    /// Sets the fault for `node`, or for every node when `None`.
+    pub fn set(&self, node: Option<&str>, fault: Fault) {
+        match node {
+            Some(name) => {
+                let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+                nodes.insert(name.to_owned(), fault);
+            }
+            None => *self.global.lock().unwrap_or_else(|e| e.into_inner()) = fault,
+        }
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        *self.global.lock().unwrap_or_else(|e| e.into_inner()) = Fault::default();
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The global fault and each node's.
+    pub fn snapshot(&self) -> (Fault, BTreeMap<String, Fault>) {
+        let global = self
+            .global
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        (global, nodes)
+    }
+
+    /// Whether `node` is offline.
+    pub fn offline(&self, node: &str) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.get(node).is_some_and(|f| f.offline)
+    }
+
+    fn drops(&self, node: &str) -> bool {
+        let global = self.global.lock().unwrap_or_else(|e| e.into_inner()).drop;
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        global || nodes.get(node).is_some_and(|f| f.drop || f.offline)
+    }
+
+    /// Decides what happens to a request on `node`, spending one `fail_next` if one is due.
+    fn effect(&self, node: &str) -> (Duration, Effect) {
+        let mut global = self.global.lock().unwrap_or_else(|e| e.into_inner());
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        let local = nodes.entry(node.to_owned()).or_default();
+        let latency = Duration::from_millis(global.latency_ms.max(local.latency_ms));
+        let rate = global.error_rate.max(local.error_rate).clamp(0.0, 1.0);
+        let effect = if global.hang || local.hang {
+            Effect::Hang
+        } else if let Some(burst) = [&mut *global, &mut *local]
+            .into_iter()
+            .find(|f| f.fail_next > 0)
+        {
+            burst.fail_next -= 1;
+            Effect::Fail(StatusCode::SERVICE_UNAVAILABLE)
+        } else if rate > 0.0 && rand::rng().random_bool(rate) {
+            Effect::Fail(StatusCode::INTERNAL_SERVER_ERROR)
+        } else if global.garbage || local.garbage {
+            Effect::Garbage
+        } else {
+            Effect::Pass
+        };
+        (latency, effect)
+    }
+}
+
+/// Applies the faults of the node `node` to a request.
+pub(crate) async fn inject(
+    faults: Arc<Faults>,
+    node: String,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (latency, effect) = faults.effect(&node);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match effect {
+        Effect::Pass => next.run(request).await,
+        Effect::Hang => {
+            // Long enough for any client timeout; the connection closes when the client gives up.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Effect::Fail(status) => {
+            let body = serde_json::json!({ "data": null, "message": "simulated server failure\n" });
+            (status, axum::Json(body)).into_response()
+        }
+        Effect::Garbage => {
+            let response = next.run(request).await;
+            let mut garbage = Response::new(Body::from(
+                "<html><body>502 Bad Gateway</body></html>\u{0}\u{fffd}{\"data\":",
+            ));
+            *garbage.status_mut() = response.status();
+            garbage
+        }
+    }
+}
+
+/// Runs before the TLS handshake and closes the connection of a node that drops them.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    pub faults: Arc<Faults>,
+    pub node: String,
+}
+
+impl<I, S> Accept<I, S> for Gate {
+    type Stream = I;
+    type Service = S;
+    type Future = Ready<io::Result<(I, S)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        if self.faults.drops(&self.node) {
+            // Dropping the stream closes the socket: the client sees a reset or an early EOF.
+            drop(stream);
+            return ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "simulated dropped connection",
+            )));
+        }
+        ready(Ok((stream, service)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_are_spent_one_request_at_a_time_and_nodes_are_separate() {
+        let faults = Faults::default();
+        faults.set(
+            Some("pve1"),
+            Fault {
+                fail_next: 2,
+                ..Fault::default()
+            },
+        );
+        let fails = |node: &str| matches!(faults.effect(node).1, Effect::Fail(_));
+        assert!(!fails("pve2"));
+        assert!(fails("pve1") && fails("pve1") && !fails("pve1"));
+        faults.set(
+            Some("pve2"),
+            Fault {
+                offline: true,
+                ..Fault::default()
+            },
+        );
+        assert!(faults.offline("pve2") && faults.drops("pve2") && !faults.drops("pve1"));
+        faults.clear();
+        assert!(!faults.offline("pve2"));
+    }
+}
