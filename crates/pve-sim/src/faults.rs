@@ -30,7 +30,8 @@ pub struct Fault {
     pub fail_next: u32,
     /// Requests are accepted but never answered, so clients time out.
     pub hang: bool,
-    /// Connections are closed before the TLS handshake.
+    /// New connections are closed before the TLS handshake, and requests on open ones are
+    /// cut off mid-answer.
     pub drop: bool,
     /// The node is down: connections are dropped and the cluster reports it offline.
     pub offline: bool,
@@ -127,6 +128,16 @@ pub(crate) async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
+    if faults.drops(&node) {
+        // Headers, then a body that breaks: the client sees the connection cut mid-answer.
+        let broken = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, io::Error>(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "simulated dropped connection",
+            ))
+        });
+        return Response::new(Body::from_stream(broken));
+    }
     let (latency, effect) = faults.effect(&node);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -1,7 +1,8 @@
 //! Certificate trust for PVE nodes, which almost always present self-signed certificates:
-//! a pinned SHA-256 fingerprint, checked on every handshake, and a probe that reads a
-//! presented certificate's fingerprint for trust-on-first-use without trusting it.
-//! There is deliberately no "accept any certificate" mode.
+//! a pinned SHA-256 fingerprint per node, checked on every handshake; or a CA bundle or the
+//! system's roots with host-name checks; and a probe that reads a presented certificate's
+//! fingerprint for trust-on-first-use without trusting it. There is deliberately no "accept
+//! any certificate" mode.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,8 +11,59 @@ use std::sync::{Arc, Mutex};
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
+
+/// How a node's certificate is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Exactly the certificate with this SHA-256 fingerprint (PVE's self-signed default).
+    Fingerprint(Fingerprint),
+    /// Certificates issued by a CA in this PEM bundle, for the URL's host name.
+    CaBundle(String),
+    /// Certificates issued by a CA the operating system trusts, for the URL's host name.
+    SystemRoots,
+}
+
+/// The TLS configuration for `trust`, and the pinning verifier when there is one (it records
+/// what each handshake presented, so that a mismatch can name both fingerprints).
+pub(crate) fn client_config(
+    trust: &Trust,
+) -> Result<(rustls::ClientConfig, Option<Arc<PinnedVerifier>>), String> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let roots = match trust {
+        Trust::Fingerprint(pin) => {
+            let verifier = PinnedVerifier::new(Some(*pin), &provider);
+            let config = builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier.clone())
+                .with_no_client_auth();
+            return Ok((config, Some(verifier)));
+        }
+        Trust::CaBundle(pem) => CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| "the CA bundle is not valid PEM".to_owned())?,
+        Trust::SystemRoots => rustls_native_certs::load_native_certs().certs,
+    };
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(roots);
+    if added == 0 {
+        return Err("no usable CA certificate was found".to_owned());
+    }
+    Ok((
+        builder.with_root_certificates(store).with_no_client_auth(),
+        None,
+    ))
+}
+
+/// The ring provider: one crypto implementation for the whole portal.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// A SHA-256 certificate fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +121,11 @@ impl PinnedVerifier {
             seen: Mutex::new(None),
             algorithms: provider.signature_verification_algorithms,
         })
+    }
+
+    /// The pinned fingerprint, if any.
+    pub(crate) fn pinned(&self) -> Option<Fingerprint> {
+        self.pinned
     }
 
     /// The fingerprint presented by the most recent handshake.
