@@ -106,6 +106,13 @@ impl Tickets {
             && self.fresh(issued)
     }
 
+    /// A console ticket (`PVEVNC:`) for `userid` on `path`, as vncproxy and termproxy give.
+    pub fn vnc_ticket(&self, userid: &str, path: &str) -> String {
+        let time = format!("{:08X}", unix_now());
+        let signature = self.sign(&format!("PVEVNC:{time}:{userid}:{path}"));
+        format!("PVEVNC:{time}::{signature}")
+    }
+
     /// A CSRF prevention token for `userid`.
     pub fn csrf(&self, userid: &str) -> String {
         let time = format!("{:08X}", unix_now());

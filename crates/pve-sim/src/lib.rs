@@ -10,6 +10,7 @@ mod guests;
 mod perms;
 mod servers;
 mod state;
+mod storage;
 mod tasks;
 mod tls;
 
@@ -23,6 +24,7 @@ pub use guests::{Guest, GuestKind, Snapshot};
 pub use perms::{AclEntry, PRIVILEGES, Privs};
 pub use servers::{NodeInfo, Simulator};
 pub use state::{Cluster, Node, Seed};
+pub use storage::Backup;
 pub use tasks::{Task, Upid, UpidError};
 pub use tls::{Certificate, fingerprint_of};
 

@@ -49,6 +49,11 @@ impl Shared {
             .map(|t| t.certificate.clone())
     }
 
+    /// The DER certificate `node` serves now.
+    pub(crate) fn certificate_der(&self, node: &str) -> Option<Vec<u8>> {
+        self.certificate(node).map(|c| c.der().to_vec())
+    }
+
     /// Gives `node` a new certificate, served from the next handshake on; returns its
     /// fingerprint.
     pub(crate) fn rotate_certificate(&self, node: &str) -> Result<String, SimError> {

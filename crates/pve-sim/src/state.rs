@@ -53,6 +53,8 @@ pub struct Cluster {
     guests: RwLock<BTreeMap<u32, Guest>>,
     /// Every task run so far.
     pub tasks: Tasks,
+    /// Backups written by vzdump.
+    pub backups: crate::storage::Backups,
     started: Instant,
 }
 
@@ -135,6 +137,7 @@ impl Cluster {
             nodes,
             guests: RwLock::new(guests),
             tasks: Tasks::default(),
+            backups: crate::storage::Backups::default(),
             started: Instant::now(),
         }
     }
@@ -193,6 +196,16 @@ impl Cluster {
     pub fn vmid_taken(&self, vmid: u32) -> bool {
         let guests = self.guests.read().unwrap_or_else(|e| e.into_inner());
         guests.contains_key(&vmid)
+    }
+
+    /// Adds `guest` unless its VMID is taken; returns whether it was added.
+    pub fn insert_guest(&self, guest: Guest) -> bool {
+        let mut guests = self.guests.write().unwrap_or_else(|e| e.into_inner());
+        if guests.contains_key(&guest.vmid) {
+            return false;
+        }
+        guests.insert(guest.vmid, guest);
+        true
     }
 
     /// A copy of the guest `vmid`, if it exists.

@@ -41,16 +41,9 @@ pub(super) async fn ticket(State(state): State<ApiState>, params: Params) -> Ans
         "tfa-challenge",
         "username",
     ])?;
+    params.require(&["password", "username"])?;
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        let missing = if params.get("username").is_none() {
-            "username"
-        } else {
-            "password"
-        };
-        return Err(PveError::parameter(
-            missing,
-            "property is missing and it is not optional",
-        ));
+        return Err(failure());
     };
     let userid = match (username.contains('@'), params.get("realm")) {
         (false, Some(realm)) => format!("{username}@{realm}"),

@@ -237,24 +237,50 @@ pub(super) fn run_task(
 ) -> String {
     let cluster = state.cluster.clone();
     let vmid = guest.vmid;
+    let task = NodeTask {
+        node: &guest.node,
+        worker,
+        id: &vmid.to_string(),
+        user,
+    };
+    run_node_task(state, &task, first_line, move || {
+        cluster.update_guest(vmid, effect);
+    })
+}
+
+/// Who runs a task where, for [`run_node_task`].
+pub(super) struct NodeTask<'a> {
+    pub node: &'a str,
+    pub worker: &'a str,
+    /// The UPID's id field: a VMID, or empty.
+    pub id: &'a str,
+    pub user: &'a str,
+}
+
+/// Starts a task on a node that logs progress and runs `done` when it ends after the
+/// configured duration, unless it was stopped first; returns the UPID.
+pub(super) fn run_node_task(
+    state: &ApiState,
+    task: &NodeTask<'_>,
+    first_line: String,
+    done: impl FnOnce() + Send + 'static,
+) -> String {
+    let cluster = state.cluster.clone();
     let upid = cluster
         .tasks
-        .begin(&guest.node, worker, &vmid.to_string(), user, first_line);
+        .begin(task.node, task.worker, task.id, task.user, first_line);
     let duration: Duration = state.task_duration;
-    let task = upid.clone();
+    let running = upid.clone();
     tokio::spawn(async move {
         // Progress lines a third and two thirds of the way, as long PVE tasks log as they go.
         for step in 1..=2 {
             tokio::time::sleep(duration / 3).await;
             cluster
                 .tasks
-                .append(&task, format!("progress {}%", step * 33));
+                .append(&running, format!("progress {}%", step * 33));
         }
         tokio::time::sleep(duration / 3).await;
-        let tasks = &cluster.tasks;
-        tasks.finish_with(&task, "OK".to_owned(), || {
-            cluster.update_guest(vmid, effect)
-        });
+        cluster.tasks.finish_with(&running, "OK".to_owned(), done);
     });
     upid.to_string()
 }

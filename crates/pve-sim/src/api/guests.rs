@@ -131,6 +131,22 @@ pub(super) fn find_guest(
     }
 }
 
+/// The guest `vmid` wherever it is, or PVE's error for a VMID that does not exist.
+pub(super) fn find_guest_anywhere(state: &ApiState, vmid: &str) -> Result<Guest, PveError> {
+    let id = vmid.parse::<u32>().map_err(|_| {
+        PveError::parameter(
+            "vmid",
+            format!("type check ('integer') failed - got '{vmid}'"),
+        )
+    })?;
+    state.cluster.guest(id).ok_or_else(|| {
+        PveError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("VM {id} does not exist"),
+        )
+    })
+}
+
 async fn current(
     State(state): State<ApiState>,
     Path((node, vmid)): Path<(String, String)>,

@@ -6,11 +6,16 @@
 mod access;
 mod actions;
 mod check;
+mod clone;
 mod cluster;
+mod config;
+mod console;
 mod guests;
+mod metrics;
 mod migrate;
 mod params;
 mod snapshots;
+mod storage;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -135,6 +140,12 @@ fn table() -> Vec<Row> {
     rows.extend(guests::routes());
     rows.extend(actions::routes());
     rows.extend(snapshots::routes());
+    rows.extend(config::routes());
+    rows.extend(clone::routes());
+    rows.extend(storage::routes());
+    rows.extend(metrics::routes());
+    rows.extend(console::routes());
+    // Last: the conformance walk moves its guests away with these.
     rows.extend(migrate::routes());
     rows
 }

@@ -39,6 +39,34 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Refuses a request that lacks any of `names`, naming each missing one as PVE does.
+    pub(crate) fn require(&self, names: &[&str]) -> Result<(), PveError> {
+        let missing: BTreeMap<String, String> = names
+            .iter()
+            .filter(|n| !self.0.contains_key(**n))
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    "property is missing and it is not optional".to_owned(),
+                )
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(PveError::parameters(missing))
+        }
+    }
+
+    /// `-name value` pairs, as PVE logs a task's parameters.
+    pub(crate) fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("-{k} '{}'", v.chars().take(60).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// An optional non-negative integer parameter, with PVE's message when it is not one.
     pub(crate) fn integer(&self, name: &str) -> Result<Option<u64>, PveError> {
         self.get(name)

@@ -200,3 +200,148 @@ async fn bad_credentials_tampered_and_expired_tickets_are_401() {
     assert_eq!(body["message"], "No ticket");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_totp_user_gets_a_half_ticket_and_completes_with_a_code() {
+    let (sim, http, base) = start(Duration::from_secs(7200)).await;
+    let seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    sim.add_user("ops@pve", "ops password", Some(seed));
+    let (status, first) = login(
+        &http,
+        &base,
+        &[("username", "ops@pve"), ("password", "ops password")],
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"]["NeedTFA"], 1);
+    let half = first["data"]["ticket"].as_str().unwrap().to_owned();
+    assert!(half.starts_with("PVE:!tfa!"), "{half}");
+    assert!(first["data"].get("CSRFPreventionToken").is_none());
+    // The half ticket opens nothing.
+    let refused = http
+        .get(format!("{base}/version"))
+        .header("Cookie", cookie(&half))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(seed).unwrap())
+        .build_noncompliant();
+    let code = format!("totp:{}", totp.generate_current());
+    let (status, wrong) = login(
+        &http,
+        &base,
+        &[
+            ("username", "ops@pve"),
+            ("tfa-challenge", &half),
+            ("password", "totp:000000"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, wrong["message"].as_str()),
+        (401, Some("authentication failure"))
+    );
+    let (status, other) = login(
+        &http,
+        &base,
+        &[
+            ("username", "root@pam"),
+            ("tfa-challenge", &half),
+            ("password", &code),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "a half ticket is bound to its user: {other}");
+    let (status, done) = login(
+        &http,
+        &base,
+        &[
+            ("username", "ops@pve"),
+            ("tfa-challenge", &half),
+            ("password", &code),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert!(
+        done["data"]["ticket"]
+            .as_str()
+            .unwrap()
+            .starts_with("PVE:ops@pve:")
+    );
+    assert!(done["data"]["CSRFPreventionToken"].is_string());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_privilege_separated_and_refusals_have_pve_shapes() {
+    let (sim, http, base) = start(Duration::from_secs(7200)).await;
+    sim.add_user("ops@pve", "ops password", None);
+    sim.grant("/vms", "ops@pve", "PVEVMUser", true);
+    let separated = sim.add_token("ops@pve!sep", true);
+    let full = sim.add_token("ops@pve!full", false);
+    sim.grant("/", "ops@pve!sep", "Administrator", true);
+    let call = |token: String, path: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let response = http
+                .post(url)
+                .header("Authorization", format!("PVEAPIToken={token}"))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (_, resources) = {
+        let response = http
+            .get(format!("{base}/cluster/resources?type=vm"))
+            .header(
+                "Authorization",
+                format!("PVEAPIToken=ops@pve!sep={separated}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    let vmid = resources["data"][0]["vmid"].as_u64().unwrap();
+    assert_eq!(
+        resources["data"].as_array().unwrap().len(),
+        20,
+        "VM.Audit from the user's /vms role"
+    );
+    let path: &'static str = Box::leak(format!("/nodes/pve9/qemu/{vmid}/migrate").into_boxed_str());
+    // Administrator on the token, PVEVMUser on its user: no VM.Migrate in the intersection.
+    let (status, body) = call(format!("ops@pve!sep={separated}"), path).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        format!("Permission check failed (/vms/{vmid}, VM.Migrate)")
+    );
+    assert_eq!(body["data"], Value::Null);
+    // Without separation the token is its user: still no VM.Migrate.
+    let (status, _) = call(format!("ops@pve!full={full}"), path).await;
+    assert_eq!(status, 403);
+    let (status, body) = call(format!("ops@pve!sep=wrong-{separated}"), path).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("authentication failure"))
+    );
+    let (status, body) = call(format!("nobody@pve!x={separated}"), path).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("authentication failure"))
+    );
+    sim.stop().await;
+}

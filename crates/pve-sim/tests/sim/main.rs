@@ -6,5 +6,6 @@
 mod auth;
 mod cli;
 mod conformance;
+mod inventory;
 mod support;
 mod tasks;
