@@ -105,7 +105,7 @@ fn check_vmid(vmid: u32) -> Result<(), Error> {
     }
 }
 
-fn upid(value: Value) -> Result<Upid, Error> {
+pub(crate) fn upid(value: Value) -> Result<Upid, Error> {
     value
         .as_str()
         .and_then(|s| s.parse().ok())

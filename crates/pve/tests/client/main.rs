@@ -7,6 +7,7 @@
 mod auth;
 mod cluster;
 mod faults;
+mod inventory;
 mod support;
 mod tasks;
 mod trust;
