@@ -7,5 +7,6 @@ mod auth;
 mod cli;
 mod conformance;
 mod inventory;
+mod offshelf;
 mod support;
 mod tasks;
