@@ -62,6 +62,39 @@ impl Client {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct CertificateInfo {
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
+}
+
+impl Client {
+    /// The fingerprint of the certificate `node` serves, as the cluster reports it over this
+    /// client's trusted connection: members are pinned without trusting them on first use.
+    /// A custom certificate (`pveproxy-ssl.pem`) wins over the self-signed `pve-ssl.pem`, as
+    /// it does in PVE's proxy.
+    pub async fn node_fingerprint(&self, node: &str) -> Result<Fingerprint, Error> {
+        if !crate::valid_node(node) {
+            return Err(Error::Invalid(format!("{node:?} is not a node name")));
+        }
+        let certificates: Vec<CertificateInfo> = self
+            .get(&format!("/nodes/{node}/certificates/info"), &[])
+            .await?;
+        let pick = |name: &str| {
+            certificates
+                .iter()
+                .find(|c| c.filename.as_deref() == Some(name))
+                .and_then(|c| c.fingerprint.as_deref())
+        };
+        pick("pveproxy-ssl.pem")
+            .or_else(|| pick("pve-ssl.pem"))
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| Error::Decode(format!("node {node} lists no certificate fingerprint")))
+    }
+}
+
 /// Reads the fingerprint of the certificate `url` presents, without trusting it: the
 /// handshake is always refused, so no request is ever sent.
 pub async fn probe_fingerprint(url: &str) -> Result<Fingerprint, Error> {

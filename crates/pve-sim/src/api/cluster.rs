@@ -174,6 +174,27 @@ pub(super) async fn node_status(
     }))
 }
 
+/// `GET /nodes/{node}/certificates/info`: the node's current certificate, as PVE lists
+/// `pve-ssl.pem`; clients use it to learn every member's fingerprint over a trusted channel.
+pub(super) async fn certificates(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    params: Params,
+) -> Answer {
+    params.only(&[])?;
+    let node = find_node(&state.cluster, &name)?;
+    let der = state.certificate_der(&node.name).unwrap_or_default();
+    data(json!([{
+        "filename": "pve-ssl.pem",
+        "fingerprint": crate::fingerprint_of(&der),
+        "subject": format!("/CN={}.sim", node.name),
+        "issuer": "/CN=rcgen self signed cert",
+        "san": ["localhost", node.ip.to_string()],
+        "public-key-type": "id-ecPublicKey",
+        "public-key-bits": 256,
+    }]))
+}
+
 pub(super) async fn nextid(State(state): State<ApiState>, params: Params) -> Answer {
     params.only(&["vmid"])?;
     match params.integer("vmid")? {

@@ -129,6 +129,13 @@ fn table() -> Vec<Row> {
             Check::User,
             delete(tasks::stop),
         ),
+        // Any user may read a node's certificate fingerprints: they are public anyway.
+        (
+            Method::GET,
+            "/nodes/{node}/certificates/info",
+            Check::User,
+            get(cluster::certificates),
+        ),
         // Each user may read their own permissions (and their tokens').
         (
             Method::GET,

@@ -20,16 +20,16 @@ async fn members_are_discovered_with_the_urls_they_answer_on() {
         .collect();
     assert_eq!(got, expected);
     assert!(found.iter().all(|m| m.online));
-    // Each discovered member presents its own certificate, for trust on first use.
+    // Each member's certificate, as the cluster reports it and as the member presents it.
     for (member, node) in found.iter().zip(sim.nodes()) {
-        assert_eq!(
-            pve::probe_fingerprint(&member.url)
-                .await
-                .unwrap()
-                .to_string(),
-            node.fingerprint
-        );
+        let reported = client.node_fingerprint(&member.name).await.unwrap();
+        assert_eq!(reported.to_string(), node.fingerprint);
+        assert_eq!(pve::probe_fingerprint(&member.url).await.unwrap(), reported);
     }
+    assert!(matches!(
+        client.node_fingerprint("../x").await,
+        Err(pve::Error::Invalid(_))
+    ));
     sim.stop().await;
 }
 
