@@ -271,14 +271,19 @@ impl Simulator {
     /// Adds an API token `user@realm!name` and returns its secret.
     pub fn add_token(&self, tokenid: &str, privsep: bool) -> String {
         let secret = random_uuid();
+        self.add_token_with_secret(tokenid, &secret, privsep);
+        secret
+    }
+
+    /// Adds an API token with a chosen secret.
+    pub fn add_token_with_secret(&self, tokenid: &str, secret: &str, privsep: bool) {
         write(&self.shared.access).tokens.insert(
             tokenid.to_owned(),
             Token {
-                secret: secret.clone(),
+                secret: secret.to_owned(),
                 privsep,
             },
         );
-        secret
     }
 
     /// Adds an ACL entry.

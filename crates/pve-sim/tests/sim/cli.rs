@@ -5,14 +5,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-#[tokio::test]
-async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
+/// Starts the binary with `args`; returns it and the JSON line it printed.
+fn spawn(args: &[&str]) -> (std::process::Child, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
-        .args(["--listen", "127.0.0.1:0", "--nodes", "3", "--guests", "50"])
-        .args([
-            "--api-token",
-            "root@pam!ci=0f0e0d0c-0b0a-0908-0706-050403020100",
-        ])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -21,7 +17,21 @@ async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
+    let (mut child, ready) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--nodes",
+        "3",
+        "--guests",
+        "50",
+        "--api-token",
+        "root@pam!ci=0f0e0d0c-0b0a-0908-0706-050403020100",
+    ]);
     let nodes = ready["nodes"].as_array().unwrap();
     let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
     assert_eq!(names, ["pve1", "pve2", "pve3"]);
@@ -91,4 +101,83 @@ fn a_malformed_token_flag_is_refused() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("USER@REALM!NAME=SECRET"));
+}
+
+#[tokio::test]
+async fn a_scenario_file_seeds_users_tokens_and_acls_and_flags_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.toml");
+    std::fs::write(
+        &path,
+        r#"
+cluster = "lab"
+nodes = 2
+guests = 30
+task_ms = 100
+
+[[users]]
+userid = "ops@pve"
+password = "ops-password-1"
+
+[[tokens]]
+tokenid = "ops@pve!monitor"
+secret = "11111111-2222-3333-4444-555555555555"
+privsep = false
+
+[[acl]]
+path = "/vms"
+ugid = "ops@pve"
+role = "PVEAuditor"
+"#,
+    )
+    .unwrap();
+    let (mut child, ready) = spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--nodes",
+        "3",
+        "--scenario",
+        path.to_str().unwrap(),
+        "--api-token",
+        "root@pam!a=aaaa",
+        "--api-token",
+        "root@pam!b=bbbb",
+    ]);
+    assert_eq!(ready["cluster"], "lab");
+    assert_eq!(ready["nodes"].as_array().unwrap().len(), 3, "the flag wins");
+    assert_eq!(ready["guests"], 30, "the scenario fills in the rest");
+    assert_eq!(
+        ready["tokens"],
+        serde_json::json!(["root@pam!a=aaaa", "root@pam!b=bbbb"])
+    );
+    let node = &ready["nodes"][0];
+    let pin: pve::Fingerprint = node["fingerprint"].as_str().unwrap().parse().unwrap();
+    let auth = pve::Auth::ApiToken {
+        id: "ops@pve!monitor".to_owned(),
+        secret: "11111111-2222-3333-4444-555555555555".to_owned(),
+    };
+    let client = pve::Client::new(
+        node["url"].as_str().unwrap(),
+        auth,
+        pin,
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let guests = client.resources(Some("vm")).await.unwrap();
+    assert_eq!(guests.len(), 30, "VM.Audit on /vms from the scenario's ACL");
+    assert!(
+        client.resources(Some("node")).await.unwrap().is_empty(),
+        "no Sys.Audit"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&path, "nodes = 2\nsurprise = true\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
+        .arg("--scenario")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not valid"));
 }

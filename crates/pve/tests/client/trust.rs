@@ -103,6 +103,19 @@ async fn a_ca_bundle_is_trusted_and_a_foreign_one_is_not() {
 }
 
 #[tokio::test]
+async fn system_roots_do_not_trust_a_self_signed_node() {
+    let sim = sim().await;
+    let member = Member {
+        url: sim.url(),
+        trust: Trust::SystemRoots,
+    };
+    let client = Client::cluster(vec![member], token(&sim), quick()).unwrap();
+    let err = client.version().await.unwrap_err();
+    assert!(matches!(err, Error::Untrusted { .. }), "{err:?}");
+    sim.stop().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_server_and_bad_urls_are_clear_errors() {
     let sim = sim().await;
     let url = sim.url();
