@@ -1,7 +1,7 @@
 //! An off-the-shelf PVE client library, proxmoxer (Python), used as its users use it against
 //! real PVE, works against the simulator unchanged: password and token logins, node and guest
 //! lists, a start and the wait for its task. `scripts/test` installs proxmoxer into a virtual
-//! environment and names its interpreter in `PMP_TEST_PYTHON`; without it the test fails.
+//! environment and names its interpreter in `PVE_SIM_PYTHON`; without it the test fails.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,13 +12,13 @@ use pve_sim::{Seed, SimConfig, Simulator};
 use serde_json::Value;
 
 fn python() -> String {
-    let python = std::env::var("PMP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let python = std::env::var("PVE_SIM_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let probe = Command::new(&python)
         .args(["-c", "import proxmoxer"])
         .output();
     assert!(
         probe.is_ok_and(|o| o.status.success()),
-        "proxmoxer is not importable by {python}; run scripts/test, which installs it (or set PMP_TEST_PYTHON)"
+        "proxmoxer is not importable by {python}; run scripts/test, which installs it (or set PVE_SIM_PYTHON)"
     );
     python
 }
