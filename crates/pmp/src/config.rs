@@ -76,6 +76,12 @@ pub struct Config {
     pub job_lease_secs: u64,
     /// Days an ended job (and its log) is kept before it is pruned.
     pub job_retention_days: u64,
+    /// Seconds between inventory polls of a server nobody is watching.
+    pub inventory_idle_secs: u64,
+    /// Milliseconds between polls while someone watches a page or a job runs on the server.
+    pub inventory_busy_ms: u64,
+    /// Milliseconds between status reads of a PVE task a job follows.
+    pub task_poll_ms: u64,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -152,6 +158,9 @@ impl Default for Config {
             worker_concurrency: 4,
             job_lease_secs: 30,
             job_retention_days: 30,
+            inventory_idle_secs: 15,
+            inventory_busy_ms: 2_000,
+            task_poll_ms: 1_000,
         }
     }
 }
@@ -241,6 +250,14 @@ impl Config {
         if self.job_lease_secs < 3 {
             return Err(ConfigError::Invalid(
                 "job_lease_secs must be at least 3".to_owned(),
+            ));
+        }
+        if self.inventory_idle_secs == 0 {
+            return Err(ConfigError::Zero("inventory_idle_secs"));
+        }
+        if self.inventory_busy_ms < 100 || self.task_poll_ms < 50 {
+            return Err(ConfigError::Invalid(
+                "inventory_busy_ms must be at least 100 and task_poll_ms at least 50".to_owned(),
             ));
         }
         if self.refresh_token_ttl_secs == 0 {

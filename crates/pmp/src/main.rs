@@ -168,9 +168,12 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             }
             pmp::logging::init(config.log_format, &config.log_level);
             let stop = pmp::server::shutdown_signal()?;
+            let keys = std::sync::Arc::new(pmp::secrets::Keys::load(&config)?);
             let db = pmp::server::open_database(&config).await?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
-            let (stop_worker, task) = pmp::server::start_worker(&db, &config, grace);
+            let inventory = pmp::server::inventory(&config);
+            let (stop_worker, task) =
+                pmp::server::start_worker(&db, &config, keys, inventory, grace);
             stop.await;
             tracing::info!("stopping: finishing or releasing running jobs");
             let _ = stop_worker.send(true);

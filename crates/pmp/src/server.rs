@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError, PoolSettings};
 use crate::http::{self, AppState};
 use crate::identity::setup;
+use crate::inventory::{Inventory, PollSettings};
 use crate::jobs::worker::{Registry, WorkerConfig};
 use crate::secrets::{KeyError, Keys};
 
@@ -66,10 +67,21 @@ struct Worker {
     task: JoinHandle<()>,
 }
 
-/// Starts a job worker on `db` as `config` says; it runs until `stop` says true.
+/// The inventory cache `config` asks for.
+pub fn inventory(config: &Config) -> Inventory {
+    Inventory::new(PollSettings {
+        idle: Duration::from_secs(config.inventory_idle_secs),
+        busy: Duration::from_millis(config.inventory_busy_ms),
+    })
+}
+
+/// Starts a job worker on `db` as `config` says, with every job kind the portal has; it runs
+/// until `stop` says true.
 pub fn start_worker(
     db: &Db,
     config: &Config,
+    keys: Arc<Keys>,
+    inventory: Inventory,
     grace: Duration,
 ) -> (tokio::sync::watch::Sender<bool>, JoinHandle<()>) {
     let mut worker = WorkerConfig::new(
@@ -82,9 +94,19 @@ pub fn start_worker(
     let until = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
+    let mut registry = Registry::builtin();
+    crate::guests::jobs::register(
+        &mut registry,
+        crate::guests::jobs::Deps {
+            db: db.clone(),
+            keys,
+            inventory,
+            poll: Duration::from_millis(config.task_poll_ms),
+        },
+    );
     let task = tokio::spawn(crate::jobs::worker::run(
         db.clone(),
-        Registry::builtin(),
+        registry,
         worker,
         until,
     ));
@@ -107,10 +129,18 @@ impl Portal {
             addr: config.listen,
             source,
         })?;
-        let keys = Keys::load(config)?;
+        let keys = Arc::new(Keys::load(config)?);
         let db = open_database(config).await?;
         let setup_token = setup::issue_token(&db).await?;
-        let state = AppState::new(db.clone(), config, tls.is_some(), keys);
+        let inventory = inventory(config);
+        start_pollers(&db, &keys, &inventory).await?;
+        let state = AppState::new(
+            db.clone(),
+            config,
+            tls.is_some(),
+            keys.clone(),
+            inventory.clone(),
+        );
         let app = http::router(state, config.max_body_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
@@ -127,8 +157,8 @@ impl Portal {
             ),
         };
         let worker = config.worker_enabled.then(|| {
-            let (stop, task) =
-                start_worker(&db, config, Duration::from_secs(config.shutdown_grace_secs));
+            let grace = Duration::from_secs(config.shutdown_grace_secs);
+            let (stop, task) = start_worker(&db, config, keys.clone(), inventory.clone(), grace);
             Worker { stop, task }
         });
         if tls.is_none() && !addr.ip().is_loopback() {
@@ -194,6 +224,16 @@ impl Portal {
             Err(e) => Err(StartError::Serve(e.to_string())),
         }
     }
+}
+
+/// Starts polling every registered server.
+async fn start_pollers(db: &Db, keys: &Arc<Keys>, inventory: &Inventory) -> Result<(), StartError> {
+    for server in crate::servers::store::list(db).await? {
+        if let Ok(id) = crate::ids::ServerId::parse(&server.id) {
+            crate::inventory::start(inventory, db.clone(), keys.clone(), id);
+        }
+    }
+    Ok(())
 }
 
 /// Connects to the configured database and brings its schema up to date.

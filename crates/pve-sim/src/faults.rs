@@ -44,6 +44,43 @@ pub struct Fault {
 pub struct Faults {
     global: Mutex<Fault>,
     nodes: Mutex<BTreeMap<String, Fault>>,
+    /// Per node, bumped when its certificate changes: connections made before are cut, as
+    /// pveproxy restarts and closes them when it takes a new certificate.
+    generations: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The certificate generation a connection was accepted under.
+#[derive(Debug, Clone, Copy)]
+struct ConnGeneration(u64);
+
+/// A connection's service, tagging each request with the connection's generation.
+#[derive(Debug, Clone)]
+pub(crate) struct Tagged<S> {
+    inner: S,
+    generation: u64,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for Tagged<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: axum::http::Request<B>) -> S::Future {
+        request
+            .extensions_mut()
+            .insert(ConnGeneration(self.generation));
+        self.inner.call(request)
+    }
 }
 
 /// What the middleware does to one request.
@@ -81,6 +118,18 @@ impl Faults {
             .clone();
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
         (global, nodes)
+    }
+
+    /// The current certificate generation of `node`.
+    fn generation(&self, node: &str) -> u64 {
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        generations.get(node).copied().unwrap_or(0)
+    }
+
+    /// Marks `node`'s certificate as changed: its open connections are cut.
+    pub fn certificate_changed(&self, node: &str) {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        *generations.entry(node.to_owned()).or_default() += 1;
     }
 
     /// Whether `node` is offline.
@@ -128,7 +177,11 @@ pub(crate) async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
-    if faults.drops(&node) {
+    let stale = request
+        .extensions()
+        .get::<ConnGeneration>()
+        .is_some_and(|g| g.0 < faults.generation(&node));
+    if stale || faults.drops(&node) {
         // Headers, then a body that breaks: the client sees the connection cut mid-answer.
         let broken = futures_util::stream::once(async {
             Err::<axum::body::Bytes, io::Error>(io::Error::new(
@@ -173,8 +226,8 @@ pub(crate) struct Gate {
 
 impl<I, S> Accept<I, S> for Gate {
     type Stream = I;
-    type Service = S;
-    type Future = Ready<io::Result<(I, S)>>;
+    type Service = Tagged<S>;
+    type Future = Ready<io::Result<(I, Tagged<S>)>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
         if self.faults.drops(&self.node) {
@@ -185,7 +238,14 @@ impl<I, S> Accept<I, S> for Gate {
                 "simulated dropped connection",
             )));
         }
-        ready(Ok((stream, service)))
+        let generation = self.faults.generation(&self.node);
+        ready(Ok((
+            stream,
+            Tagged {
+                inner: service,
+                generation,
+            },
+        )))
     }
 }
 

@@ -64,6 +64,7 @@ impl Shared {
             .get_mut(node)
             .ok_or_else(|| SimError::Refused(format!("no node {node}")))?;
         entry.tls.reload_from_config(fresh.get_inner());
+        self.faults.certificate_changed(node);
         let fingerprint = certificate.fingerprint.clone();
         entry.certificate = certificate;
         Ok(fingerprint)

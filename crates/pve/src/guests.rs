@@ -63,6 +63,22 @@ pub enum PowerAction {
 }
 
 impl PowerAction {
+    /// Every action, in PVE's order.
+    pub const ALL: [Self; 7] = [
+        Self::Start,
+        Self::Shutdown,
+        Self::Stop,
+        Self::Reboot,
+        Self::Reset,
+        Self::Suspend,
+        Self::Resume,
+    ];
+
+    /// The action called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// PVE's name for it, also the last path segment.
     pub fn name(self) -> &'static str {
         match self {

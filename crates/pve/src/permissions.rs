@@ -9,7 +9,8 @@ use crate::Client;
 use crate::error::Error;
 
 /// A portal feature that needs PVE privileges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Feature {
     /// Read-only inventory, status and graphs.
     Monitoring,
@@ -54,7 +55,7 @@ impl Feature {
 }
 
 /// A privilege the credentials lack.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Missing {
     /// The feature that needs it.
     pub feature: Feature,
@@ -65,7 +66,7 @@ pub struct Missing {
 }
 
 /// The self-test's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SelfTest {
     /// What is missing; empty when everything asked for is granted.
     pub missing: Vec<Missing>,

@@ -143,6 +143,20 @@ impl Client {
             .await
     }
 
+    /// The cluster's recent tasks the credentials may see (`/cluster/tasks`), as parsed UPIDs;
+    /// entries that do not parse are left out.
+    pub async fn cluster_tasks(&self) -> Result<Vec<Upid>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            upid: String,
+        }
+        let entries: Vec<Entry> = self.get("/cluster/tasks", &[]).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| e.upid.parse().ok())
+            .collect())
+    }
+
     /// Stops a running task (PVE answers the same for one that already ended).
     pub async fn stop_task(&self, upid: &Upid) -> Result<(), Error> {
         self.call(Method::DELETE, &Self::task_path(upid), &[])

@@ -1,8 +1,11 @@
 //! The route table. A route can only be added together with what it requires (`Access`),
 //! and the requirement is enforced here, before the handler runs: a signed-in caller for
-//! `SignedIn`, and the privilege for `Privilege` (checked with `authorize`, whose proof is left
-//! in the request for the handler). Nothing else in the crate registers routes, and a test
-//! walks this table (and the source) to prove it.
+//! `SignedIn`, and the privilege for `Privilege` (on `/`), `OnServer` (on the server named in
+//! the path) or `OnGuest` (on the guest named in the path, placed by the inventory on its node
+//! and pool), checked with `authorize`, whose proof is left in the request for the handler.
+//! A server or guest the caller may not even see answers 404, exactly like one that does not
+//! exist; one they see but may not act on answers 403. Nothing else in the crate registers
+//! routes, and a test walks this table (and the source) to prove it.
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -10,10 +13,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use crate::access::{Privilege, Target};
+use axum::extract::RawPathParams;
+use axum::http::request::Parts;
+
+use crate::access::{Authorized, Grants, Privilege, Target};
 use crate::http::{AppError, AppState, PageError};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
+use crate::ids::{ServerId, Vmid};
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +31,72 @@ pub enum Access {
     SignedIn,
     /// A signed-in caller holding this privilege on `/`.
     Privilege(Privilege),
+    /// This privilege on the server `{server}` of the path.
+    OnServer(Privilege),
+    /// This privilege on the guest `{server}/{vmid}` of the path.
+    OnGuest(Privilege),
+}
+
+/// The resource a route acts on, resolved from its path, and the privilege that lets one see
+/// it at all.
+fn resource(
+    access: Access,
+    params: &[(String, String)],
+    state: &AppState,
+) -> Result<Option<(Privilege, Target, Privilege)>, AppError> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let server = || {
+        param("server")
+            .and_then(|s| ServerId::parse(&s).ok())
+            .ok_or(AppError::NotFound)
+    };
+    Ok(match access {
+        Access::Public | Access::SignedIn => None,
+        Access::Privilege(p) => Some((p, Target::Root, p)),
+        Access::OnServer(p) => Some((p, Target::Server(server()?), Privilege::ServerView)),
+        Access::OnGuest(p) => {
+            let server = server()?;
+            let vmid = param("vmid")
+                .and_then(|v| Vmid::parse(&v).ok())
+                .ok_or(AppError::NotFound)?;
+            let row = state
+                .inventory()
+                .guest(server.as_str(), vmid.get())
+                .ok_or(AppError::NotFound)?;
+            let target = crate::guests::list::target(&row).ok_or(AppError::NotFound)?;
+            Some((p, target, Privilege::GuestView))
+        }
+    })
+}
+
+/// Authorizes `access` for `grants`: the proof, nothing to check, or the refusal (404 when
+/// the resource is not even visible).
+fn decide(
+    access: Access,
+    params: &[(String, String)],
+    state: &AppState,
+    grants: &Grants,
+) -> Result<Option<Authorized>, AppError> {
+    let Some((privilege, target, view)) = resource(access, params, state)? else {
+        return Ok(None);
+    };
+    match grants.authorize(privilege, target.clone()) {
+        Ok(authorized) => Ok(Some(authorized)),
+        Err(denied)
+            if grants.authorize(view, target).is_ok() || matches!(access, Access::Privilege(_)) =>
+        {
+            Err(refused(&denied))
+        }
+        Err(denied) => {
+            tracing::warn!(privilege = %denied.privilege, path = %denied.path, "request refused: resource not visible");
+            Err(AppError::NotFound)
+        }
+    }
 }
 
 /// One row of the route table.
@@ -94,6 +167,18 @@ impl Routes {
     }
 }
 
+/// The request's path parameters (none when they are not valid UTF-8: such ids never match).
+async fn path_params(parts: &mut Parts, state: &AppState) -> Vec<(String, String)> {
+    RawPathParams::from_request_parts(parts, state)
+        .await
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Enforces `access` before the handler: API paths answer 401/403 in JSON, pages redirect to
 /// sign-in (or the pending step) and refuse with an HTML page.
 async fn guard(access: Access, req: Request, next: Next) -> Response {
@@ -102,22 +187,19 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
             .into_response();
     };
     let (mut parts, body) = req.into_parts();
-    let needed = match access {
-        Access::Privilege(privilege) => Some(privilege),
-        _ => None,
-    };
+    let params = path_params(&mut parts, &state).await;
     if parts.uri.path().starts_with("/api/") {
         let principal = match Principal::from_request_parts(&mut parts, &state).await {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
         };
-        if let Some(privilege) = needed {
-            match principal.grants.authorize(privilege, Target::Root) {
-                Ok(authorized) => {
+        match decide(access, &params, &state, &principal.grants) {
+            Ok(proof) => {
+                if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);
                 }
-                Err(denied) => return refused(&denied).into_response(),
             }
+            Err(e) => return e.into_response(),
         }
         parts.extensions.insert(principal);
     } else {
@@ -125,16 +207,13 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
             Ok(viewer) => viewer,
             Err(redirect) => return redirect,
         };
-        if let Some(privilege) = needed {
-            match viewer.grants.authorize(privilege, Target::Root) {
-                Ok(authorized) => {
+        match decide(access, &params, &state, &viewer.grants) {
+            Ok(proof) => {
+                if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);
                 }
-                Err(denied) => {
-                    return PageError::in_shell(refused(&denied), viewer.shell.clone())
-                        .into_response();
-                }
             }
+            Err(e) => return PageError::in_shell(e, viewer.shell.clone()).into_response(),
         }
         parts.extensions.insert(viewer);
     }

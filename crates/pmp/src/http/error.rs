@@ -26,6 +26,9 @@ pub enum AppError {
     TooLarge,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A Proxmox VE server failed; the message is the client's sentence (never a secret).
+    #[error("Proxmox VE: {0}")]
+    BadGateway(String),
     #[error("too many attempts; retry after {0} s")]
     TooMany(i64),
     #[error("internal error: {0}")]
@@ -72,6 +75,7 @@ impl AppError {
                 "The request body is larger than this portal accepts.".to_owned(),
             ),
             Self::Unavailable(msg) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg.clone()),
+            Self::BadGateway(msg) => (StatusCode::BAD_GATEWAY, "upstream_error", msg.clone()),
             Self::TooMany(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",

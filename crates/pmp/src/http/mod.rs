@@ -30,6 +30,7 @@ use crate::config::{Config, ProxyNet};
 use crate::db::Db;
 use crate::identity::jwt::TokenPolicy;
 use crate::identity::sessions::SessionPolicy;
+use crate::inventory::Inventory;
 use crate::secrets::Keys;
 use crate::web::Shell;
 
@@ -45,13 +46,15 @@ struct Inner {
     tls: bool,
     sessions: SessionPolicy,
     tokens: TokenPolicy,
-    keys: Keys,
+    keys: Arc<Keys>,
     trusted_proxies: Vec<ProxyNet>,
+    inventory: Inventory,
+    task_poll: std::time::Duration,
 }
 
 impl AppState {
     /// Bundles the shared state; `tls` says whether the portal terminates TLS itself.
-    pub fn new(db: Db, config: &Config, tls: bool, keys: Keys) -> Self {
+    pub fn new(db: Db, config: &Config, tls: bool, keys: Arc<Keys>, inventory: Inventory) -> Self {
         let sessions = SessionPolicy {
             idle_secs: config.session_idle_timeout_secs,
             absolute_secs: config.session_absolute_timeout_secs,
@@ -69,6 +72,8 @@ impl AppState {
                 tokens,
                 keys,
                 trusted_proxies: config.trusted_proxies.clone(),
+                inventory,
+                task_poll: std::time::Duration::from_millis(config.task_poll_ms),
             }),
         }
     }
@@ -86,6 +91,21 @@ impl AppState {
     /// The JWT secret and the data key.
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// The keys, shared with pollers and job handlers.
+    pub fn shared_keys(&self) -> Arc<Keys> {
+        self.inner.keys.clone()
+    }
+
+    /// The live inventory of every server.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inner.inventory
+    }
+
+    /// How often a job reads the status of the PVE task it follows.
+    pub fn task_poll(&self) -> std::time::Duration {
+        self.inner.task_poll
     }
 
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -135,6 +155,8 @@ pub fn route_table() -> access::Routes {
         .merge(crate::identity::routes())
         .merge(crate::access::routes())
         .merge(crate::jobs::routes())
+        .merge(crate::servers::routes())
+        .merge(crate::guests::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -32,6 +32,8 @@ pub enum Kind {
     CsrfRefused,
     SetupCompleted,
     AccessChanged,
+    ServerChanged,
+    GuestAction,
 }
 
 impl Kind {
@@ -58,6 +60,8 @@ impl Kind {
             Self::CsrfRefused => "csrf.refused",
             Self::SetupCompleted => "setup.completed",
             Self::AccessChanged => "access.changed",
+            Self::ServerChanged => "server.changed",
+            Self::GuestAction => "guest.action",
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct Job {
     pub created_at_ms: i64,
     /// Finished at.
     pub finished_at_ms: Option<i64>,
+    /// What the handler saved to resume after a crash (JSON text).
+    pub checkpoint: Option<String>,
 }
 
 impl Job {
@@ -143,7 +145,8 @@ impl Job {
 }
 
 pub(crate) const COLUMNS: &str = "id, kind, payload, state, priority, run_at_ms, attempts, max_attempts, \
-    parent_id, lease_owner, cancel_requested, result, error, created_by, created_at_ms, finished_at_ms";
+    parent_id, lease_owner, cancel_requested, result, error, created_by, created_at_ms, finished_at_ms, \
+    checkpoint";
 
 /// The PostgreSQL notification channel that announces new jobs.
 pub const CHANNEL: &str = "pmp_jobs";
@@ -243,6 +246,19 @@ pub async fn heartbeat(
     Ok(
         with_pool!(db, pool => sqlx::query_scalar(SQL).bind(id).bind(owner).bind(now_ms() + lease_ms).fetch_optional(pool).await?),
     )
+}
+
+/// Saves `owner`'s checkpoint of `id`; false when the lease is no longer theirs.
+pub async fn save_checkpoint(
+    db: &Db,
+    id: &str,
+    owner: &str,
+    checkpoint: &str,
+) -> Result<bool, DbError> {
+    const SQL: &str =
+        "UPDATE jobs SET checkpoint = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
+    let n = with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(owner).bind(checkpoint).execute(pool).await?.rows_affected());
+    Ok(n == 1)
 }
 
 /// How a run ended.

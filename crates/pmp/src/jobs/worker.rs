@@ -61,6 +61,7 @@ pub struct JobContext {
     /// The job, as claimed.
     pub job: Job,
     db: Db,
+    owner: String,
     cancel: watch::Receiver<bool>,
 }
 
@@ -70,10 +71,26 @@ impl JobContext {
         queue::log(&self.db, &self.job.id, line).await
     }
 
+    /// What an earlier run of this job saved, if anything.
+    pub fn checkpoint<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(self.job.checkpoint.as_deref()?).ok()
+    }
+
+    /// Saves what a later run needs to resume; false when this worker lost the job.
+    pub async fn save_checkpoint<T: serde::Serialize>(&self, value: &T) -> Result<bool, DbError> {
+        let text = serde_json::to_string(value).unwrap_or_default();
+        queue::save_checkpoint(&self.db, &self.job.id, &self.owner, &text).await
+    }
+
     /// True once cancellation has been requested (or the worker is shutting down and the
     /// grace period ran out).
     pub fn cancelled(&self) -> bool {
         *self.cancel.borrow()
+    }
+
+    /// A receiver that sees cancellation, for handlers that wait on several things at once.
+    pub fn cancel_signal(&self) -> watch::Receiver<bool> {
+        self.cancel.clone()
     }
 
     /// Resolves when cancellation is requested.
@@ -161,6 +178,7 @@ async fn run_one(
     let mut work = tokio::spawn(handler(JobContext {
         job,
         db: db.clone(),
+        owner: config.owner.clone(),
         cancel: cancel_rx,
     }));
     let beat = config.lease / 3;

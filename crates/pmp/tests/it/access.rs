@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Engine, TestApp, spawn_app};
+use crate::support::{Engine, TestApp, call, spawn_app};
 
 crate::on_both_engines!(
     built_in_roles_in_the_database_match_the_code,
@@ -14,20 +14,6 @@ crate::on_both_engines!(
     scoped_tokens_stay_within_their_scope,
     effective_permissions_name_the_granting_entry_and_bad_input_is_refused,
 );
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
 
 async fn root_token(app: &TestApp) -> String {
     app.create_admin("root").await;

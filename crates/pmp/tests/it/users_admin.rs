@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Engine, PASSWORD, TestApp, spawn_app};
+use crate::support::{Engine, PASSWORD, TestApp, call, spawn_app};
 
 crate::on_both_engines!(
     only_administrators_manage_users_and_input_is_checked,
@@ -21,20 +21,6 @@ async fn admin_token(app: &TestApp) -> String {
         .to_owned()
 }
 
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
 async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
     let app = spawn_app(engine).await;
     app.create_admin("root").await;
@@ -46,12 +32,12 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
     let root = admin_token(&app).await;
     let post = reqwest::Method::POST;
     assert_eq!(
-        send(&app, reqwest::Method::GET, "/api/v1/users", &bob, None)
+        call(&app, reqwest::Method::GET, "/api/v1/users", &bob, None)
             .await
             .status(),
         StatusCode::FORBIDDEN
     );
-    let by_bob = send(
+    let by_bob = call(
         &app,
         post.clone(),
         "/api/v1/users",
@@ -67,7 +53,7 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
         "ad\u{202e}min",
         "a",
     ] {
-        let response = send(
+        let response = call(
             &app,
             post.clone(),
             "/api/v1/users",
@@ -77,7 +63,7 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
         .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
-    let dup = send(
+    let dup = call(
         &app,
         post.clone(),
         "/api/v1/users",
@@ -86,7 +72,7 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
     )
     .await;
     assert_eq!(dup.status(), StatusCode::CONFLICT);
-    let wrong_type = send(
+    let wrong_type = call(
         &app,
         post.clone(),
         "/api/v1/users",
@@ -96,7 +82,7 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
     .await;
     assert_eq!(wrong_type.status(), StatusCode::BAD_REQUEST);
     for id in ["nope", "00000000-0000-0000-0000-000000000000", "1 OR 1=1"] {
-        let response = send(
+        let response = call(
             &app,
             reqwest::Method::GET,
             &format!("/api/v1/users/{id}"),
@@ -106,7 +92,7 @@ async fn only_administrators_manage_users_and_input_is_checked(engine: Engine) {
         .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}");
     }
-    let users: Value = send(&app, reqwest::Method::GET, "/api/v1/users", &root, None)
+    let users: Value = call(&app, reqwest::Method::GET, "/api/v1/users", &root, None)
         .await
         .json()
         .await
@@ -136,7 +122,7 @@ async fn a_reset_forces_a_new_password_and_revokes_every_credential(engine: Engi
     let root = admin_token(&app).await;
     let bob_cookie = app.sign_in("bob").await;
     let bob_tokens = app.api_token("bob").await;
-    let reset = send(
+    let reset = call(
         &app,
         reqwest::Method::POST,
         &format!("/api/v1/users/{bob_id}/reset-password"),
@@ -204,7 +190,7 @@ async fn a_reset_forces_a_new_password_and_revokes_every_credential(engine: Engi
         .await
         .unwrap();
     assert_eq!(page.headers()["location"], "/account/password");
-    let change = send(
+    let change = call(
         &app,
         reqwest::Method::POST,
         "/api/v1/me/password",
@@ -247,7 +233,7 @@ async fn demotion_revokes_and_the_last_administrator_stays(engine: Engine) {
             .await
             .unwrap()
             .unwrap();
-    let patch = send(
+    let patch = call(
         &app,
         reqwest::Method::PATCH,
         &format!("/api/v1/users/{carol}"),
@@ -264,7 +250,7 @@ async fn demotion_revokes_and_the_last_administrator_stays(engine: Engine) {
         app.get_bearer("/api/v1/me", &carol_api).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let unknown_field = send(
+    let unknown_field = call(
         &app,
         reqwest::Method::PATCH,
         &format!("/api/v1/users/{carol}"),
@@ -298,10 +284,10 @@ async fn demotion_revokes_and_the_last_administrator_stays(engine: Engine) {
             None,
         ),
     ] {
-        let response = send(&app, method, &path, &root, body).await;
+        let response = call(&app, method, &path, &root, body).await;
         assert_eq!(response.status(), StatusCode::CONFLICT, "{path}");
     }
-    let deleted = send(
+    let deleted = call(
         &app,
         reqwest::Method::DELETE,
         &format!("/api/v1/users/{carol}"),
@@ -321,7 +307,7 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
     app.create_admin("root").await;
     app.create_user("bob", false).await;
     let root = admin_token(&app).await;
-    let bad = send(
+    let bad = call(
         &app,
         reqwest::Method::PUT,
         "/api/v1/security/totp-policy",
@@ -330,7 +316,7 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
     )
     .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let set = send(
+    let set = call(
         &app,
         reqwest::Method::PUT,
         "/api/v1/security/totp-policy",
@@ -370,7 +356,7 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
         .await
         .unwrap();
     let root = signed_in["access_token"].as_str().unwrap().to_owned();
-    let unknown = send(
+    let unknown = call(
         &app,
         reqwest::Method::PUT,
         "/api/v1/security/totp-policy",
@@ -379,7 +365,7 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
     )
     .await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    let operators = send(
+    let operators = call(
         &app,
         reqwest::Method::PUT,
         "/api/v1/security/totp-policy",
@@ -400,7 +386,7 @@ async fn a_required_second_factor_gates_pages_and_api(engine: Engine) {
         .id;
     let entry = json!({"user_id": bob_id, "path": "/servers/lab", "role_id": "operator"});
     assert_eq!(
-        send(
+        call(
             &app,
             reqwest::Method::POST,
             "/api/v1/acl",

@@ -1,0 +1,25 @@
+//! Guests (QEMU VMs and LXC containers) across every server: the permission-filtered list
+//! from the live inventory, one guest's details, and every operation as a job that follows
+//! its PVE task.
+
+mod api;
+pub mod jobs;
+pub mod list;
+pub mod ops;
+
+/// Guest routes.
+pub fn routes() -> crate::http::access::Routes {
+    api::routes()
+}
+
+/// The RRD time frame called `name` (an hour when not given).
+pub fn timeframe(name: Option<&str>) -> Option<pve::Timeframe> {
+    Some(match name.unwrap_or("hour") {
+        "hour" => pve::Timeframe::Hour,
+        "day" => pve::Timeframe::Day,
+        "week" => pve::Timeframe::Week,
+        "month" => pve::Timeframe::Month,
+        "year" => pve::Timeframe::Year,
+        _ => return None,
+    })
+}

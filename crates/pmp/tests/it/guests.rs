@@ -1,0 +1,435 @@
+//! Guests through the portal against the simulator, on both engines: the list filtered by
+//! permission, 404 for what one may not see, every action a job with exactly one PVE task,
+//! a guest migrated behind the portal's back still reachable, and hostile input.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::pve::{add_server, fast_app, grant, job_end, sim, token, until};
+use crate::support::{Engine, call};
+
+crate::on_both_engines!(
+    actions_run_as_jobs_with_exactly_one_pve_task_each,
+    lists_and_details_show_only_what_the_caller_may_see,
+);
+
+/// A guest of `kind` with `status` from the portal's list.
+async fn pick(
+    app: &crate::support::TestApp,
+    token: &str,
+    kind: &str,
+    status: &str,
+) -> (u32, String) {
+    let page = until(
+        app,
+        &format!("/api/v1/guests?type={kind}&status={status}&per_page=500"),
+        token,
+        |p| p["total"].as_u64() > Some(0),
+    )
+    .await;
+    let guest = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["template"] == false)
+        .unwrap()
+        .clone();
+    (
+        u32::try_from(guest["vmid"].as_u64().unwrap()).unwrap(),
+        guest["node"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn tasks_of(sim: &pve_sim::Simulator, kind: &str, vmid: u32) -> usize {
+    sim.tasks()
+        .iter()
+        .filter(|t| t.upid.kind == kind && t.upid.id == vmid.to_string())
+        .count()
+}
+
+async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
+    let app = fast_app(engine).await;
+    app.create_admin("root").await;
+    let root = token(&app, "root").await;
+    let sim = sim("acts", 24).await;
+    add_server(&app, &root, &sim, "acts").await;
+    let (vmid, _) = pick(&app, &root, "qemu", "stopped").await;
+    let base = format!("/api/v1/guests/acts/{vmid}");
+
+    let started = call(
+        &app,
+        Method::POST,
+        &format!("{base}/power/start"),
+        &root,
+        None,
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let job = started.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = job_end(&app, &root, &job).await;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(
+        tasks_of(&sim, "qmstart", vmid),
+        1,
+        "one PVE task for one action"
+    );
+    let log: Value = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/jobs/{job}/log"),
+        &root,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let lines: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["line"].as_str())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("PVE task UPID:")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"TASK OK"),
+        "the PVE task log is copied: {lines:?}"
+    );
+    until(&app, &base, &root, |g| g["status"] == "running").await;
+
+    // A snapshot, listed live from PVE afterwards.
+    let snap = call(
+        &app,
+        Method::POST,
+        &format!("{base}/snapshots"),
+        &root,
+        Some(json!({ "name": "before-test", "description": "<b>kept as text</b>" })),
+    )
+    .await;
+    assert_eq!(snap.status(), StatusCode::ACCEPTED);
+    let job = snap.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
+    let list: Value = call(&app, Method::GET, &format!("{base}/snapshots"), &root, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "before-test" && s["description"] == "<b>kept as text</b>")
+    );
+
+    // Migrated behind the portal's back: the next action still finds it.
+    let pve = pve::Client::new(
+        &sim.url(),
+        pve::Auth::ApiToken {
+            id: sim.token_id().into(),
+            secret: sim.token_secret().into(),
+        },
+        sim.fingerprint().parse().unwrap(),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let from = pve.locate(vmid).await.unwrap().node;
+    let target = if from == "pve1" { "pve2" } else { "pve1" };
+    let upid = pve.migrate(vmid, target).await.unwrap();
+    pve.wait_task(&upid, std::time::Duration::from_millis(20), 0, |_| {})
+        .await
+        .unwrap();
+    let stop = call(
+        &app,
+        Method::POST,
+        &format!("{base}/power/shutdown"),
+        &root,
+        None,
+    )
+    .await;
+    let job = stop.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
+    until(&app, &base, &root, |g| {
+        g["node"] == target && g["status"] == "stopped"
+    })
+    .await;
+    assert_eq!(tasks_of(&sim, "qmshutdown", vmid), 1);
+
+    // PVE's own refusal ends the job as failed, with PVE's sentence.
+    let again = call(
+        &app,
+        Method::POST,
+        &format!("{base}/power/shutdown"),
+        &root,
+        None,
+    )
+    .await;
+    let job = again.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = job_end(&app, &root, &job).await;
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("not running"),
+        "{failed}"
+    );
+
+    for (method, path, body) in [
+        (Method::POST, format!("{base}/power/explode"), None),
+        (
+            Method::POST,
+            "/api/v1/guests/acts/99999/power/start".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/guests/acts/abc/power/start".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/guests/nowhere/100/power/start".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/guests/..%2F..%2Fetc/100/power/start".to_owned(),
+            None,
+        ),
+    ] {
+        assert_eq!(
+            call(&app, method, &path, &root, body).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    for body in [
+        json!({ "name": "<script>" }),
+        json!({ "name": "current" }),
+        json!({ "name": "a'; DROP TABLE jobs;--" }),
+        json!({ "name": 7 }),
+    ] {
+        let response = call(
+            &app,
+            Method::POST,
+            &format!("{base}/snapshots"),
+            &root,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let bad_target = call(
+        &app,
+        Method::POST,
+        &format!("{base}/migrate"),
+        &root,
+        Some(json!({ "target": "../../pve1" })),
+    )
+    .await;
+    assert_eq!(bad_target.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        app.event_kinds()
+            .await
+            .iter()
+            .filter(|k| *k == "guest.action")
+            .count()
+            >= 4
+    );
+    sim.stop().await;
+}
+
+async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
+    let app = fast_app(engine).await;
+    app.create_admin("root").await;
+    let tenant = app.create_user("tenant", false).await;
+    let viewer = app.create_user("viewer", false).await;
+    let root = token(&app, "root").await;
+    let sim = sim("ten", 24).await;
+    add_server(&app, &root, &sim, "ten").await;
+    let (mine, _) = pick(&app, &root, "qemu", "stopped").await;
+    let (theirs, _) = pick(&app, &root, "lxc", "running").await;
+    grant(
+        &app,
+        &root,
+        &tenant,
+        &format!("/guests/ten/{mine}"),
+        "tenant",
+    )
+    .await;
+    grant(&app, &root, &viewer, "/servers/ten", "viewer").await;
+    let tenant_t = token(&app, "tenant").await;
+    let viewer_t = token(&app, "viewer").await;
+
+    let page: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/guests?per_page=500",
+        &tenant_t,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["total"], 1, "a tenant sees their guest only: {page}");
+    assert_eq!(page["items"][0]["vmid"], mine);
+    let search: Value = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/guests?q={theirs}"),
+        &tenant_t,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(search["total"], 0, "search reveals nothing foreign");
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/guests/ten/{theirs}"),
+            &tenant_t,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/v1/guests/ten/99999",
+            &tenant_t,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND,
+        "like a foreign one"
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/guests/ten/{theirs}/power/stop"),
+            &tenant_t,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/servers", &tenant_t, None)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        json!([])
+    );
+    let start = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/guests/ten/{mine}/power/start"),
+        &tenant_t,
+        None,
+    )
+    .await;
+    assert_eq!(
+        start.status(),
+        StatusCode::ACCEPTED,
+        "the tenant role may power its guest"
+    );
+    let migrate = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/guests/ten/{mine}/migrate"),
+        &tenant_t,
+        Some(json!({ "target": "pve2" })),
+    )
+    .await;
+    assert_eq!(
+        migrate.status(),
+        StatusCode::FORBIDDEN,
+        "but not migrate it"
+    );
+
+    let all: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/guests?per_page=500",
+        &viewer_t,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(all["total"], 24, "a viewer of the server sees every guest");
+    for action in [
+        "power/start",
+        "power/stop",
+        "snapshots",
+        "backup",
+        "migrate",
+    ] {
+        let response = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/guests/ten/{theirs}/{action}"),
+            &viewer_t,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "a viewer may not {action}"
+        );
+    }
+    let filtered: Value = call(
+        &app,
+        Method::GET,
+        "/api/v1/guests?type=lxc&sort=name&per_page=5&page=1",
+        &viewer_t,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        filtered["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["kind"] == "lxc")
+    );
+    assert!(filtered["items"].as_array().unwrap().len() <= 5);
+    let bogus = call(
+        &app,
+        Method::GET,
+        "/api/v1/guests?per_page=abc",
+        &viewer_t,
+        None,
+    )
+    .await;
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    sim.stop().await;
+}
