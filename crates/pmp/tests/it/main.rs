@@ -19,6 +19,7 @@ mod jobs;
 mod jobs_api;
 mod login;
 mod pve;
+mod pve_jobs;
 mod routes;
 mod schema;
 mod servers;

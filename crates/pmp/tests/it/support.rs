@@ -241,6 +241,11 @@ impl TestApp {
         events.into_iter().map(|e| e.kind).collect()
     }
 
+    /// The portal's data directory (its generated keys live there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     /// The JWT secret the portal generated in its data directory.
     pub fn jwt_secret(&self) -> Vec<u8> {
         std::fs::read_to_string(self._data.path().join("jwt.secret"))
