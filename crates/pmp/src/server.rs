@@ -104,6 +104,7 @@ pub fn start_worker(
             poll: Duration::from_millis(config.task_poll_ms),
         },
     );
+    crate::jobs::bulk::register(&mut registry, db.clone(), 250);
     let task = tokio::spawn(crate::jobs::worker::run(
         db.clone(),
         registry,

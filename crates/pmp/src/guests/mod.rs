@@ -2,14 +2,16 @@
 //! from the live inventory, one guest's details, and every operation as a job that follows
 //! its PVE task.
 
+mod actions;
 mod api;
+mod bulk;
 pub mod jobs;
 pub mod list;
 pub mod ops;
 
 /// Guest routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes()
+    api::routes().merge(actions::routes())
 }
 
 /// The RRD time frame called `name` (an hour when not given).

@@ -3,6 +3,7 @@
 //! `worker` runs claimed jobs with their kind's handler.
 
 mod api;
+pub mod bulk;
 mod page;
 pub mod queue;
 pub mod visibility;

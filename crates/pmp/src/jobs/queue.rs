@@ -270,6 +270,9 @@ pub enum Outcome {
     Error { message: String, retryable: bool },
     /// Stopped because cancellation was requested.
     Cancelled,
+    /// Not done, nothing wrong: come back in this many milliseconds (a bulk parent waiting
+    /// for its children), without holding a worker slot or spending an attempt.
+    Waiting(i64),
 }
 
 /// The delay before retry number `attempt` (1-based): exponential from one second, capped
@@ -291,8 +294,13 @@ pub async fn finish(db: &Db, id: &str, owner: &str, outcome: &Outcome) -> Result
         finished_at_ms = CASE WHEN attempts < max_attempts THEN NULL ELSE $5 END \
         WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     const ATTEMPTS: &str = "SELECT attempts FROM jobs WHERE id = $1";
+    const WAIT: &str = "UPDATE jobs SET state = 'queued', run_at_ms = $3, attempts = attempts - 1, \
+        lease_owner = NULL, lease_until_ms = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     let now = now_ms();
     let changed = match outcome {
+        Outcome::Waiting(delay_ms) => {
+            with_pool!(db, pool => sqlx::query(WAIT).bind(id).bind(owner).bind(now + delay_ms).execute(pool).await?.rows_affected())
+        }
         Outcome::Error {
             message,
             retryable: true,
@@ -309,6 +317,7 @@ pub async fn finish(db: &Db, id: &str, owner: &str, outcome: &Outcome) -> Result
                     None,
                     Some("cancelled on request".to_owned()),
                 ),
+                Outcome::Waiting(_) => unreachable!("handled above"),
             };
             with_pool!(db, pool => sqlx::query(DONE).bind(id).bind(owner).bind(state.as_str()).bind(result).bind(error).bind(now).execute(pool).await?.rows_affected())
         }

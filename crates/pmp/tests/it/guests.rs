@@ -11,6 +11,7 @@ use crate::support::{Engine, call};
 crate::on_both_engines!(
     actions_run_as_jobs_with_exactly_one_pve_task_each,
     lists_and_details_show_only_what_the_caller_may_see,
+    bulk_jobs_cap_each_server_and_report_every_item,
 );
 
 /// A guest of `kind` with `status` from the portal's list.
@@ -431,5 +432,180 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     )
     .await;
     assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    sim.stop().await;
+}
+
+async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
+    let app = fast_app(engine).await;
+    app.create_admin("root").await;
+    let viewer = app.create_user("viewer", false).await;
+    let root = token(&app, "root").await;
+    let sim = sim("bulk", 40).await;
+    add_server(&app, &root, &sim, "bulk").await;
+    grant(&app, &root, &viewer, "/servers/bulk", "viewer").await;
+    let stopped = until(
+        &app,
+        "/api/v1/guests?type=qemu&status=stopped&per_page=500",
+        &root,
+        |p| p["total"].as_u64() >= Some(6),
+    )
+    .await;
+    let running = until(
+        &app,
+        "/api/v1/guests?type=qemu&status=running&per_page=500",
+        &root,
+        |p| p["total"].as_u64() >= Some(1),
+    )
+    .await;
+    let mut selection: Vec<Value> = stopped["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["template"] == false)
+        .take(6)
+        .map(|g| json!({ "server": "bulk", "vmid": g["vmid"] }))
+        .collect();
+    // One that is already running: PVE refuses it, and the bulk job says so by name.
+    let refused = running["items"][0]["vmid"].as_u64().unwrap();
+    selection.push(json!({ "server": "bulk", "vmid": refused }));
+    let request = json!({ "op": "power", "action": "start", "guests": selection, "per_server": 2 });
+
+    let viewer_t = token(&app, "viewer").await;
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/guests/bulk",
+            &viewer_t,
+            Some(request.clone())
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut unknown = request.clone();
+    unknown["guests"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "server": "bulk", "vmid": 99_999 }));
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/guests/bulk",
+            &root,
+            Some(unknown)
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let mut twice = request.clone();
+    twice["guests"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "server": "bulk", "vmid": refused }));
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/guests/bulk",
+            &root,
+            Some(twice)
+        )
+        .await
+        .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let jobs_before: Value = call(&app, Method::GET, "/api/v1/jobs", &root, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs_before["items"].as_array().unwrap().len(),
+        0,
+        "refused requests queue nothing"
+    );
+
+    let accepted = call(
+        &app,
+        Method::POST,
+        "/api/v1/guests/bulk",
+        &root,
+        Some(request),
+    )
+    .await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let job = accepted.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Sample the simulator while it runs: never more than two of these tasks at once.
+    let mut most = 0;
+    for _ in 0..400 {
+        let live = sim
+            .tasks()
+            .iter()
+            .filter(|t| t.exit.is_none() && t.upid.kind == "qmstart")
+            .count();
+        most = most.max(live);
+        let state: Value = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/jobs/{job}"),
+            &root,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        if matches!(state["state"].as_str(), Some("failed" | "succeeded")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        (1..=2).contains(&most),
+        "at most 2 tasks per server at once, saw {most}"
+    );
+    let ended = job_end(&app, &root, &job).await;
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert!(
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 of 7 items failed")
+    );
+    let log: Value = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/jobs/{job}/log"),
+        &root,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let lines: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["line"].as_str())
+        .collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with(": succeeded")).count(),
+        6,
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("bulk/{refused}: failed:"))
+                && l.contains("already running")),
+        "{lines:?}"
+    );
     sim.stop().await;
 }

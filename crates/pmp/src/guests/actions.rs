@@ -1,0 +1,299 @@
+//! Operations on guests that run as jobs: power, snapshots (take, delete, roll back),
+//! migration and backup, one guest at a time or in bulk over a selection (power and
+//! snapshots), each permission-checked on every guest, audited, and answered 202 with the
+//! job's id. A bulk job runs its items a few at a time per server.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use serde::Deserialize;
+
+use crate::access::Privilege;
+use crate::guests::api::row;
+use crate::guests::jobs::{KIND, Payload};
+use crate::guests::ops::Op;
+use crate::http::access::{Access, Routes};
+use crate::http::{ApiJson, AppError, AppState};
+use crate::identity::events::{self, Kind, Subject};
+use crate::identity::principal::Principal;
+use crate::jobs::queue::{self, NewJob};
+
+/// Routes of operations; each declares its privilege on the guest.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/api/v1/guests/{server}/{vmid}/power/{action}",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestPower),
+            post(power),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/snapshots",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestSnapshot),
+            post(snapshot),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/snapshots/{snapshot}",
+            &["DELETE"],
+            Access::OnGuest(Privilege::GuestSnapshot),
+            delete(delete_snapshot),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/snapshots/{snapshot}/rollback",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestSnapshot),
+            post(rollback),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/migrate",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestMigrate),
+            post(migrate),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/backup",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestBackup),
+            post(backup),
+        )
+        // Each selected guest is checked in the handler, as the route guard does for one.
+        .add(
+            "/api/v1/guests/bulk",
+            &["POST"],
+            Access::SignedIn,
+            post(super::bulk::bulk),
+        )
+}
+
+pub(super) async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    detail: &str,
+) -> Result<(), AppError> {
+    let subject = Subject::user(&principal.user.id, &principal.user.username);
+    events::record(
+        state.db(),
+        Kind::GuestAction,
+        subject,
+        &principal.client,
+        detail,
+    )
+    .await
+    .map_err(AppError::internal)
+}
+
+/// Enqueues `op` on the guest as a job and answers 202 with its id.
+pub(super) async fn enqueue(
+    state: &AppState,
+    principal: &Principal,
+    server: &str,
+    vmid: u32,
+    op: Op,
+) -> Result<Response, AppError> {
+    let description = op.describe();
+    let payload = Payload {
+        server: server.to_owned(),
+        vmid,
+        op,
+    };
+    let mut job = NewJob::new(
+        KIND,
+        serde_json::to_value(&payload).map_err(AppError::internal)?,
+    );
+    job.created_by = Some(principal.user.id.clone());
+    let id = queue::enqueue(state.db(), &job)
+        .await
+        .map_err(AppError::internal)?;
+    audit(
+        state,
+        principal,
+        &format!("guest {server}/{vmid}: {description} (job {id})"),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id }))).into_response())
+}
+
+async fn power(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid, action)): Path<(String, u32, String)>,
+) -> Result<Response, AppError> {
+    let action = pve::PowerAction::parse(&action).ok_or(AppError::NotFound)?;
+    if action == pve::PowerAction::Reset && row(&state, &server, vmid)?.kind == "lxc" {
+        return Err(AppError::BadRequest(
+            "containers cannot be reset; stop and start them".to_owned(),
+        ));
+    }
+    enqueue(
+        &state,
+        &principal,
+        &server,
+        vmid,
+        Op::Power {
+            action: action.name().to_owned(),
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSnapshot {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    vmstate: bool,
+}
+
+pub(super) fn snapshot_name(name: &str) -> Result<String, AppError> {
+    if pve::valid_snapshot_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(AppError::BadRequest(
+            "a snapshot name starts with a letter and has up to 40 letters, digits, '-' or '_'"
+                .to_owned(),
+        ))
+    }
+}
+
+async fn snapshot(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<NewSnapshot>,
+) -> Result<Response, AppError> {
+    let name = snapshot_name(&body.name)?;
+    if body.description.chars().count() > 1024
+        || body
+            .description
+            .chars()
+            .any(|c| c.is_control() && c != '\n')
+    {
+        return Err(AppError::BadRequest(
+            "a snapshot description is at most 1024 printable characters".to_owned(),
+        ));
+    }
+    let vmstate = body.vmstate && row(&state, &server, vmid)?.kind == "qemu";
+    enqueue(
+        &state,
+        &principal,
+        &server,
+        vmid,
+        Op::Snapshot {
+            name,
+            description: body.description,
+            vmstate,
+        },
+    )
+    .await
+}
+
+async fn delete_snapshot(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid, name)): Path<(String, u32, String)>,
+) -> Result<Response, AppError> {
+    let name = snapshot_name(&name)?;
+    enqueue(
+        &state,
+        &principal,
+        &server,
+        vmid,
+        Op::DeleteSnapshot { name },
+    )
+    .await
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid, name)): Path<(String, u32, String)>,
+) -> Result<Response, AppError> {
+    let name = snapshot_name(&name)?;
+    enqueue(&state, &principal, &server, vmid, Op::Rollback { name }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Migration {
+    target: String,
+}
+
+async fn migrate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<Migration>,
+) -> Result<Response, AppError> {
+    let live = state
+        .inventory()
+        .server(&server)
+        .ok_or(AppError::NotFound)?;
+    if !live.nodes.iter().any(|n| n.name == body.target) {
+        return Err(AppError::BadRequest(
+            "the target is not a node of this server".to_owned(),
+        ));
+    }
+    if row(&state, &server, vmid)?.node == body.target {
+        return Err(AppError::BadRequest(
+            "the guest is on that node already".to_owned(),
+        ));
+    }
+    enqueue(
+        &state,
+        &principal,
+        &server,
+        vmid,
+        Op::Migrate {
+            target: body.target,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Backup {
+    storage: String,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+async fn backup(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<Backup>,
+) -> Result<Response, AppError> {
+    let mode = body.mode.unwrap_or_else(|| "snapshot".to_owned());
+    if !matches!(mode.as_str(), "snapshot" | "suspend" | "stop") {
+        return Err(AppError::BadRequest(
+            "the backup mode is snapshot, suspend or stop".to_owned(),
+        ));
+    }
+    let storage_ok = (1..=64).contains(&body.storage.len())
+        && body
+            .storage
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !storage_ok {
+        return Err(AppError::BadRequest(
+            "a storage id is letters, digits, '-', '_' and '.'".to_owned(),
+        ));
+    }
+    enqueue(
+        &state,
+        &principal,
+        &server,
+        vmid,
+        Op::Backup {
+            storage: body.storage,
+            mode,
+        },
+    )
+    .await
+}
