@@ -14,6 +14,7 @@ pub mod ids;
 pub mod inventory;
 pub mod jobs;
 pub mod logging;
+pub mod schedules;
 pub mod secrets;
 pub mod server;
 pub mod servers;

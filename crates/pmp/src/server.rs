@@ -58,6 +58,8 @@ pub struct Portal {
     task: JoinHandle<std::io::Result<()>>,
     setup_token: Option<String>,
     worker: Option<Worker>,
+    /// Stops the schedule ticker and the inventory supervisor.
+    background: tokio::sync::watch::Sender<bool>,
 }
 
 /// The in-process job worker: a stop signal and the task that drains on it.
@@ -134,7 +136,9 @@ impl Portal {
         let db = open_database(config).await?;
         let setup_token = setup::issue_token(&db).await?;
         let inventory = inventory(config);
-        start_pollers(&db, &keys, &inventory).await?;
+        let (background, stopped) = tokio::sync::watch::channel(false);
+        crate::inventory::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());
+        crate::schedules::fire::start(db.clone(), inventory.clone(), stopped);
         let state = AppState::new(
             db.clone(),
             config,
@@ -177,6 +181,7 @@ impl Portal {
             task,
             setup_token,
             worker,
+            background,
         })
     }
 
@@ -206,6 +211,7 @@ impl Portal {
     /// Stops accepting connections and lets in-flight requests finish within `grace`.
     pub fn shutdown(&self, grace: Duration) {
         self.handle.graceful_shutdown(Some(grace));
+        let _ = self.background.send(true);
         if let Some(worker) = &self.worker {
             let _ = worker.stop.send(true);
         }
@@ -225,16 +231,6 @@ impl Portal {
             Err(e) => Err(StartError::Serve(e.to_string())),
         }
     }
-}
-
-/// Starts polling every registered server.
-async fn start_pollers(db: &Db, keys: &Arc<Keys>, inventory: &Inventory) -> Result<(), StartError> {
-    for server in crate::servers::store::list(db).await? {
-        if let Ok(id) = crate::ids::ServerId::parse(&server.id) {
-            crate::inventory::start(inventory, db.clone(), keys.clone(), id);
-        }
-    }
-    Ok(())
 }
 
 /// Connects to the configured database and brings its schema up to date.

@@ -187,6 +187,7 @@ async fn snapshot(
             name,
             description: body.description,
             vmstate,
+            retention: None,
         },
     )
     .await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
-use crate::guests::ops::{Op, outcome_of};
+use crate::guests::ops::{Op, Retention, outcome_of};
 use crate::ids::ServerId;
 use crate::inventory::Inventory;
 use crate::jobs::queue::{Outcome, now_ms};
@@ -167,9 +167,42 @@ async fn run(ctx: JobContext, deps: &Deps) -> Outcome {
             payload.vmid
         ))
         .await;
-    let outcome = follow(&ctx, &client, &upid, checkpoint, deps.poll).await;
+    let mut outcome = follow(&ctx, &client, &upid, checkpoint, deps.poll).await;
+    if let (
+        Outcome::Succeeded(_),
+        Op::Snapshot {
+            retention: Some(keep),
+            ..
+        },
+    ) = (&outcome, &payload.op)
+        && let Err(e) = prune(&ctx, &client, payload.vmid, keep, deps.poll).await
+    {
+        // Retrying is safe: the next run follows the snapshot already taken, then prunes.
+        outcome = outcome_of(&e);
+    }
     deps.inventory.nudge(server.as_str());
     outcome
+}
+
+/// Deletes the snapshots of the series that the retention no longer keeps, one PVE task at
+/// a time; deleting one already gone is not an error worth failing the job for.
+async fn prune(
+    ctx: &JobContext,
+    client: &pve::Client,
+    vmid: u32,
+    keep: &Retention,
+    poll: Duration,
+) -> Result<(), pve::Error> {
+    let list = client.snapshots(vmid).await?;
+    let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
+    for name in keep.doomed(&list, now) {
+        let upid = client.snapshot_delete(vmid, &name).await?;
+        let (ended, _) = client.wait_task(&upid, poll, 0, |_| {}).await?;
+        let _ = ctx
+            .log(&format!("retention: deleted snapshot {name} ({ended:?})"))
+            .await;
+    }
+    Ok(())
 }
 
 /// Follows the task to its end, copying log lines and stopping it on cancellation.

@@ -19,6 +19,9 @@ pub enum Op {
         name: String,
         description: String,
         vmstate: bool,
+        /// Older snapshots of the same series to prune once this one is taken.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retention: Option<Retention>,
     },
     DeleteSnapshot {
         name: String,
@@ -33,6 +36,46 @@ pub enum Op {
         storage: String,
         mode: String,
     },
+}
+
+/// Which snapshots of a series (names starting with `{prefix}-`) to keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub prefix: String,
+    /// Keep this many of the newest.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Delete those older than this many days.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+}
+
+impl Retention {
+    /// The snapshots of the series that go, given the list and the time now (Unix s); the
+    /// newest one, just taken, always stays.
+    pub fn doomed(&self, snapshots: &[pve::SnapshotEntry], now: u64) -> Vec<String> {
+        let series = format!("{}-", self.prefix);
+        let mut mine: Vec<&pve::SnapshotEntry> = snapshots
+            .iter()
+            .filter(|s| s.name.starts_with(&series))
+            .collect();
+        mine.sort_by_key(|s| std::cmp::Reverse(s.snaptime.unwrap_or(0)));
+        mine.iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, s)| {
+                let beyond = self
+                    .keep_last
+                    .is_some_and(|k| *i >= usize::try_from(k).unwrap_or(usize::MAX));
+                let old = self
+                    .max_age_days
+                    .is_some_and(|d| s.snaptime.unwrap_or(now) + u64::from(d) * 86_400 < now);
+                beyond || old
+            })
+            .map(|(_, s)| s.name.clone())
+            .collect()
+    }
 }
 
 impl Op {
@@ -80,6 +123,7 @@ impl Op {
                 name,
                 description,
                 vmstate,
+                ..
             } => {
                 client
                     .snapshot_create(vmid, name, description, *vmstate)

@@ -157,6 +157,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::jobs::routes())
         .merge(crate::servers::routes())
         .merge(crate::guests::routes())
+        .merge(crate::schedules::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

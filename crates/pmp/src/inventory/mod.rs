@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
-pub use poller::start;
+pub use poller::{start, supervise};
 
 /// How often to poll.
 #[derive(Debug, Clone, Copy)]

@@ -15,6 +15,35 @@ use crate::secrets::Keys;
 use crate::servers::connect::client_for;
 use crate::servers::store;
 
+/// Starts a poller for every registered server now, and for servers other instances add,
+/// as it finds them (every idle interval), until `stop` turns true.
+pub fn supervise(
+    inventory: &Inventory,
+    db: Db,
+    keys: Arc<Keys>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let inventory = inventory.clone();
+    tokio::spawn(async move {
+        loop {
+            match store::list(&db).await {
+                Ok(servers) => {
+                    for server in servers {
+                        if let Ok(id) = ServerId::parse(&server.id) {
+                            start(&inventory, db.clone(), keys.clone(), id);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "inventory: cannot list servers"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(inventory.shared.settings.idle) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}
+
 /// Starts polling `server` unless a poller for it already runs; it ends by itself when the
 /// server is removed.
 pub fn start(inventory: &Inventory, db: Db, keys: Arc<Keys>, server: ServerId) {
@@ -25,7 +54,6 @@ pub fn start(inventory: &Inventory, db: Db, keys: Arc<Keys>, server: ServerId) {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if !running.insert(server.as_str().to_owned()) {
-            inventory.nudge(server.as_str());
             return;
         }
     }

@@ -21,6 +21,7 @@ mod login;
 mod pve;
 mod pve_jobs;
 mod routes;
+mod schedules;
 mod schema;
 mod servers;
 mod setup;

@@ -1,0 +1,198 @@
+//! The "Schedules" page: the schedules one may see with their next runs, pause, resume and
+//! delete, and a form to add one (targets one per line: `server/vmid` or `pool server/pool`).
+//! Every change goes through the same checks as the API.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState, FormFields, PageError, form_value};
+use crate::identity::guard::Viewer;
+use crate::schedules::api::{
+    Caller, NewSchedule, View, create_schedule, delete, set_enabled, visible_list,
+};
+use crate::schedules::store::{Action, GuestTarget, PoolTarget};
+use crate::web::{Shell, render};
+
+/// Schedule pages.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/schedules",
+            &["GET", "POST"],
+            Access::SignedIn,
+            get(list).post(add),
+        )
+        .add(
+            "/schedules/{id}/{change}",
+            &["POST"],
+            Access::SignedIn,
+            post(change),
+        )
+}
+
+#[derive(Template)]
+#[template(path = "schedules/list.html")]
+struct ListPage {
+    shell: Shell,
+    schedules: Vec<View>,
+    error: Option<String>,
+}
+
+fn caller(viewer: &Viewer) -> Caller<'_> {
+    Caller {
+        user_id: &viewer.user.id,
+        grants: &viewer.grants,
+    }
+}
+
+async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let schedules = visible_list(state, caller(viewer))
+        .await
+        .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &ListPage {
+            shell: viewer.shell.clone(),
+            schedules,
+            error,
+        },
+        status,
+    )
+}
+
+async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+    page(&state, &viewer, None).await
+}
+
+/// Targets from the form's text: `server/vmid` or `pool server/pool`, one per line.
+fn targets(text: &str) -> Result<(Vec<GuestTarget>, Vec<PoolTarget>), String> {
+    let mut guests = Vec::new();
+    let mut pools = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let bad = || {
+            format!(
+                "{:?} is neither server/vmid nor pool server/pool",
+                line.chars().take(80).collect::<String>()
+            )
+        };
+        if let Some(rest) = line.strip_prefix("pool ") {
+            let (server, pool) = rest.trim().split_once('/').ok_or_else(bad)?;
+            pools.push(PoolTarget {
+                server: server.to_owned(),
+                pool: pool.to_owned(),
+            });
+        } else {
+            let (server, vmid) = line.split_once('/').ok_or_else(bad)?;
+            guests.push(GuestTarget {
+                server: server.to_owned(),
+                vmid: vmid.parse().map_err(|_| bad())?,
+            });
+        }
+    }
+    Ok((guests, pools))
+}
+
+fn number(fields: &FormFields, name: &str) -> Result<Option<u32>, String> {
+    let raw = form_value(fields, name).trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| format!("{name} must be a number"))
+}
+
+fn parse(fields: &FormFields) -> Result<NewSchedule, String> {
+    let (guests, pools) = targets(form_value(fields, "targets"))?;
+    let op = form_value(fields, "op").to_owned();
+    let text =
+        |name: &str| Some(form_value(fields, name).trim().to_owned()).filter(|v| !v.is_empty());
+    Ok(NewSchedule {
+        name: form_value(fields, "name").to_owned(),
+        cron: form_value(fields, "cron").to_owned(),
+        timezone: text("timezone").unwrap_or_else(|| "UTC".to_owned()),
+        action: Action {
+            action: text("action").filter(|_| op == "power"),
+            prefix: text("prefix").filter(|_| op == "snapshot"),
+            keep_last: number(fields, "keep_last")?,
+            max_age_days: number(fields, "max_age_days")?,
+            op,
+            guests,
+            pools,
+            per_server: 4,
+        },
+    })
+}
+
+async fn add(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    viewer.session.check_form(
+        &headers,
+        form_value(&fields, "csrf"),
+        &viewer.shell,
+        "schedule creation",
+    )?;
+    let body = match parse(&fields) {
+        Ok(body) => body,
+        Err(why) => return page(&state, &viewer, Some(why)).await,
+    };
+    match create_schedule(&state, caller(&viewer), &body).await {
+        Ok(_) => Ok(Redirect::to("/schedules").into_response()),
+        Err(AppError::BadRequest(why) | AppError::Forbidden(why)) => {
+            page(&state, &viewer, Some(why)).await
+        }
+        Err(AppError::NotFound) => {
+            page(
+                &state,
+                &viewer,
+                Some("a target does not exist or is not yours to see".to_owned()),
+            )
+            .await
+        }
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn change(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((id, change)): Path<(String, String)>,
+    Form(input): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    viewer
+        .session
+        .check_form(&headers, &input.csrf, &viewer.shell, "schedule change")?;
+    let result = match change.as_str() {
+        "pause" => set_enabled(&state, caller(&viewer), &id, false).await,
+        "resume" => set_enabled(&state, caller(&viewer), &id, true).await,
+        "delete" => delete(&state, caller(&viewer), &id).await,
+        _ => Err(AppError::NotFound),
+    };
+    result.map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
+    Ok(Redirect::to("/schedules").into_response())
+}
