@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::pve::{add_server, fast_app, grant, job_end, sim, token, until};
-use crate::support::{Engine, call};
+use crate::support::{Engine, call, get_json};
 
 crate::on_both_engines!(
     actions_run_as_jobs_with_exactly_one_pve_task_each,
@@ -77,17 +77,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         1,
         "one PVE task for one action"
     );
-    let log: Value = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/jobs/{job}/log"),
-        &root,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let log: Value = get_json(&app, &format!("/api/v1/jobs/{job}/log"), &root).await;
     let lines: Vec<&str> = log
         .as_array()
         .unwrap()
@@ -119,11 +109,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         .unwrap()
         .to_owned();
     assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
-    let list: Value = call(&app, Method::GET, &format!("{base}/snapshots"), &root, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, &format!("{base}/snapshots"), &root).await;
     assert!(
         list.as_array()
             .unwrap()
@@ -274,30 +260,10 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     let tenant_t = token(&app, "tenant").await;
     let viewer_t = token(&app, "viewer").await;
 
-    let page: Value = call(
-        &app,
-        Method::GET,
-        "/api/v1/guests?per_page=500",
-        &tenant_t,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let page: Value = get_json(&app, "/api/v1/guests?per_page=500", &tenant_t).await;
     assert_eq!(page["total"], 1, "a tenant sees their guest only: {page}");
     assert_eq!(page["items"][0]["vmid"], mine);
-    let search: Value = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/guests?q={theirs}"),
-        &tenant_t,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let search: Value = get_json(&app, &format!("/api/v1/guests?q={theirs}"), &tenant_t).await;
     assert_eq!(search["total"], 0, "search reveals nothing foreign");
     assert_eq!(
         call(
@@ -337,11 +303,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        call(&app, Method::GET, "/api/v1/servers", &tenant_t, None)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
+        get_json(&app, "/api/v1/servers", &tenant_t).await,
         json!([])
     );
     let start = call(
@@ -371,17 +333,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
         "but not migrate it"
     );
 
-    let all: Value = call(
-        &app,
-        Method::GET,
-        "/api/v1/guests?per_page=500",
-        &viewer_t,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let all: Value = get_json(&app, "/api/v1/guests?per_page=500", &viewer_t).await;
     assert_eq!(all["total"], 24, "a viewer of the server sees every guest");
     for action in [
         "power/start",
@@ -404,17 +356,12 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
             "a viewer may not {action}"
         );
     }
-    let filtered: Value = call(
+    let filtered: Value = get_json(
         &app,
-        Method::GET,
         "/api/v1/guests?type=lxc&sort=name&per_page=5&page=1",
         &viewer_t,
-        None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert!(
         filtered["items"]
             .as_array()
@@ -517,11 +464,7 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
         .status(),
         StatusCode::BAD_REQUEST
     );
-    let jobs_before: Value = call(&app, Method::GET, "/api/v1/jobs", &root, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jobs_before: Value = get_json(&app, "/api/v1/jobs", &root).await;
     assert_eq!(
         jobs_before["items"].as_array().unwrap().len(),
         0,
@@ -550,17 +493,7 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
             .filter(|t| t.exit.is_none() && t.upid.kind == "qmstart")
             .count();
         most = most.max(live);
-        let state: Value = call(
-            &app,
-            Method::GET,
-            &format!("/api/v1/jobs/{job}"),
-            &root,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let state: Value = get_json(&app, &format!("/api/v1/jobs/{job}"), &root).await;
         if matches!(state["state"].as_str(), Some("failed" | "succeeded")) {
             break;
         }
@@ -578,17 +511,7 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
             .unwrap()
             .starts_with("1 of 7 items failed")
     );
-    let log: Value = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/jobs/{job}/log"),
-        &root,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let log: Value = get_json(&app, &format!("/api/v1/jobs/{job}/log"), &root).await;
     let lines: Vec<&str> = log
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::pve::{add_server, fast_app, job_end, token, until};
-use crate::support::{Engine, call, spawn_app_with};
+use crate::support::{Engine, call, get_json, scalar, spawn_app_with};
 
 crate::on_both_engines!(a_cancelled_job_stops_its_pve_task,);
 
@@ -84,30 +84,12 @@ async fn a_cancelled_job_stops_its_pve_task(engine: Engine) {
         "the PVE task was stopped"
     );
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let guest: Value = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/guests/slow/{vmid}"),
-        &root,
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let guest: Value = get_json(&app, &format!("/api/v1/guests/slow/{vmid}"), &root).await;
     assert_eq!(
         guest["status"], "stopped",
         "a stopped task never has its effect"
     );
     sim.stop().await;
-}
-
-/// Rows of `jobs` matching `condition` (a fixed SQL fragment).
-async fn count(db: &pmp::db::Db, sql: &'static str) -> i64 {
-    match db {
-        pmp::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        pmp::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-    }
 }
 
 #[tokio::test]
@@ -212,7 +194,7 @@ async fn a_worker_killed_mid_run_loses_no_job_and_repeats_no_pve_task() {
     doomed.wait().unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(120);
-    while count(
+    while scalar(
         db,
         "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')",
     )
@@ -226,16 +208,16 @@ async fn a_worker_killed_mid_run_loses_no_job_and_repeats_no_pve_task() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        count(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'").await,
+        scalar(db, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'").await,
         JOBS as i64,
         "every job succeeded"
     );
-    let resumed = count(db, "SELECT COUNT(*) FROM jobs WHERE attempts >= 2").await;
+    let resumed = scalar(db, "SELECT COUNT(*) FROM jobs WHERE attempts >= 2").await;
     assert!(
         resumed >= 5,
         "the survivor took over the dead worker's jobs ({resumed})"
     );
-    let resumed_logs = count(
+    let resumed_logs = scalar(
         db,
         "SELECT COUNT(*) FROM job_log WHERE line LIKE 'resuming:%'",
     )

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::pve::{add_server, fast_app, grant, sim, token, until};
-use crate::support::{Engine, TestApp, call};
+use crate::support::{Engine, TestApp, call, get_json, scalar};
 
 crate::on_both_engines!(schedules_fire_snapshots_with_retention_and_can_pause,);
 
@@ -46,17 +46,12 @@ async fn schedules_fire_snapshots_with_retention_and_can_pause(engine: Engine) {
     let viewer_t = token(&app, "viewer").await;
     let vmid = stopped_guest(&app, &root).await;
 
-    let preview: Value = call(
+    let preview: Value = get_json(
         &app,
-        Method::GET,
         "/api/v1/schedules/preview?cron=30%202%20*%20*%20*&timezone=Europe/Berlin",
         &root,
-        None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let runs = preview["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 5);
     assert!(
@@ -171,17 +166,12 @@ async fn schedules_fire_snapshots_with_retention_and_can_pause(engine: Engine) {
         .filter(|t| t.upid.kind == "qmsnapshot" && t.upid.id == vmid.to_string())
         .count();
     assert_eq!(taken, after_pause, "a paused schedule does not fire");
-    let snapshots: Value = call(
+    let snapshots: Value = get_json(
         &app,
-        Method::GET,
         &format!("/api/v1/guests/sched/{vmid}/snapshots"),
         &root,
-        None,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let series: Vec<&str> = snapshots
         .as_array()
         .unwrap()
@@ -311,14 +301,13 @@ async fn two_instances_fire_each_tick_exactly_once() {
     assert_eq!(distinct, keys, "one job per tick");
     // Wait for the last tick's job, then count what PVE saw: one snapshot per tick.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let open: i64 = match db {
-            pmp::db::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')").fetch_one(pool).await.unwrap(),
-            pmp::db::Db::Sqlite(_) => 0,
-        };
-        if open == 0 {
-            break;
-        }
+    while scalar(
+        db,
+        "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'dead', 'cancelled')",
+    )
+    .await
+        > 0
+    {
         assert!(std::time::Instant::now() < deadline, "jobs did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

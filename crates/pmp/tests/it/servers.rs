@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::pve::{add_server, fast_app, sim, token, until};
-use crate::support::{Engine, call};
+use crate::support::{Engine, call, get_json};
 
 crate::on_both_engines!(
     onboarding_pins_every_member_and_seals_the_secret,
@@ -129,14 +129,7 @@ async fn onboarding_pins_every_member_and_seals_the_secret(engine: Engine) {
     .await;
     assert_eq!(live["auth_id"], sim.token_id());
     // Bob has no grant: the server is invisible to him, not forbidden.
-    assert_eq!(
-        call(&app, Method::GET, "/api/v1/servers", &bob, None)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
-        json!([])
-    );
+    assert_eq!(get_json(&app, "/api/v1/servers", &bob).await, json!([]));
     assert_eq!(
         call(&app, Method::GET, "/api/v1/servers/lab", &bob, None)
             .await

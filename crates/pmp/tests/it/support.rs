@@ -171,6 +171,29 @@ pub async fn call(
     request.send().await.expect("request")
 }
 
+/// `GET path` with a bearer token; the JSON answer, whatever the status.
+pub async fn get_json(app: &TestApp, path: &str, token: &str) -> serde_json::Value {
+    call(app, reqwest::Method::GET, path, token, None)
+        .await
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// A single number from `sql` (a fixed query), on either engine.
+pub async fn scalar(db: &pmp::db::Db, sql: &'static str) -> i64 {
+    match db {
+        pmp::db::Db::Postgres(pool) => sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("query"),
+        pmp::db::Db::Sqlite(pool) => sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await
+            .expect("query"),
+    }
+}
+
 /// The password `create_user` gives everyone.
 pub const PASSWORD: &str = "correct horse battery staple";
 
