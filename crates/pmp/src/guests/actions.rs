@@ -104,6 +104,7 @@ pub(super) async fn enqueue(
         serde_json::to_value(&payload).map_err(AppError::internal)?,
     );
     job.created_by = Some(principal.user.id.clone());
+    job.target = Some(format!("{server}/{vmid}"));
     let id = queue::enqueue(state.db(), &job)
         .await
         .map_err(AppError::internal)?;

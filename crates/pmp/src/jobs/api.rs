@@ -19,7 +19,7 @@ use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, Job, State as JobState};
-use crate::jobs::visibility::{Caller, cancel_job, listing, retry_job, visible};
+use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
 
 /// Job API routes; each answers only about jobs the caller may see.
 pub fn routes() -> Routes {
@@ -66,6 +66,10 @@ struct Filter {
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
     limit: Option<i64>,
 }
 
@@ -88,14 +92,14 @@ async fn list(
         None => None,
     };
     let limit = filter.limit.unwrap_or(100).clamp(1, 500);
-    let items = listing(
-        state.db(),
-        who(&principal),
-        wanted,
-        filter.kind.as_deref(),
+    let selected = JobFilter {
+        state: wanted,
+        kind: filter.kind.as_deref(),
+        target: filter.target.as_deref(),
+        user: filter.user.as_deref(),
         limit,
-    )
-    .await?;
+    };
+    let items = listing(state.db(), who(&principal), selected).await?;
     Ok(Json(Page { items }))
 }
 

@@ -137,6 +137,7 @@ async fn step(ctx: &JobContext, db: &Db, step_ms: i64) -> Result<Outcome, DbErro
             child.parent_id = Some(parent.clone());
             child.created_by = ctx.job.created_by.clone();
             child.idempotency_key = Some(format!("{parent}:{i}"));
+            child.target = Some(item.label.clone());
             let id = queue::enqueue(db, &child).await?;
             cp.children.insert(i, id);
             *busy += 1;

@@ -15,7 +15,7 @@ use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, PageError};
 use crate::identity::guard::Viewer;
 use crate::jobs::queue::{self, Job, State as JobState};
-use crate::jobs::visibility::{Caller, cancel_job, listing, retry_job, visible};
+use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
 use crate::web::{Shell, render, utc};
 
 /// Job pages; each shows only jobs the person may see.
@@ -68,6 +68,7 @@ struct ListPage {
     rows: Vec<Row>,
     states: Vec<&'static str>,
     chosen: String,
+    target: String,
 }
 
 #[derive(Template)]
@@ -86,6 +87,8 @@ struct DetailPage {
 struct Filter {
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    target: String,
 }
 
 async fn list(
@@ -94,7 +97,14 @@ async fn list(
     Query(filter): Query<Filter>,
 ) -> Result<Response, PageError> {
     let chosen = JobState::parse(&filter.state);
-    let jobs = listing(state.db(), caller(&viewer), chosen, None, 200)
+    let target = Some(filter.target.trim()).filter(|t| !t.is_empty());
+    let selected = JobFilter {
+        state: chosen,
+        target,
+        limit: 200,
+        ..JobFilter::default()
+    };
+    let jobs = listing(state.db(), caller(&viewer), selected)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let states = [
@@ -111,6 +121,7 @@ async fn list(
         rows: jobs.into_iter().map(row).collect(),
         states,
         chosen: chosen.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        target: filter.target.clone(),
     };
     render(&page, StatusCode::OK)
 }

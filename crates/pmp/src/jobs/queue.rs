@@ -80,6 +80,8 @@ pub struct NewJob {
     pub parent_id: Option<String>,
     /// Who asked for it.
     pub created_by: Option<String>,
+    /// What it acts on (`server/vmid`), for filtering.
+    pub target: Option<String>,
 }
 
 impl NewJob {
@@ -94,6 +96,7 @@ impl NewJob {
             idempotency_key: None,
             parent_id: None,
             created_by: None,
+            target: None,
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct Job {
     pub finished_at_ms: Option<i64>,
     /// What the handler saved to resume after a crash (JSON text).
     pub checkpoint: Option<String>,
+    /// What it acts on.
+    pub target: Option<String>,
 }
 
 impl Job {
@@ -146,7 +151,7 @@ impl Job {
 
 pub(crate) const COLUMNS: &str = "id, kind, payload, state, priority, run_at_ms, attempts, max_attempts, \
     parent_id, lease_owner, cancel_requested, result, error, created_by, created_at_ms, finished_at_ms, \
-    checkpoint";
+    checkpoint, target";
 
 /// The PostgreSQL notification channel that announces new jobs.
 pub const CHANNEL: &str = "pmp_jobs";
@@ -161,8 +166,8 @@ pub fn now_ms() -> i64 {
 /// Enqueues `job`; with an idempotency key already used, returns the existing job's id.
 pub async fn enqueue(db: &Db, job: &NewJob) -> Result<String, DbError> {
     const INSERT: &str = "INSERT INTO jobs (id, kind, payload, state, priority, run_at_ms, attempts, \
-        max_attempts, idempotency_key, parent_id, cancel_requested, created_by, created_at_ms) \
-        VALUES ($1, $2, $3, 'queued', $4, $5, 0, $6, $7, $8, FALSE, $9, $10) \
+        max_attempts, idempotency_key, parent_id, cancel_requested, created_by, created_at_ms, target) \
+        VALUES ($1, $2, $3, 'queued', $4, $5, 0, $6, $7, $8, FALSE, $9, $10, $11) \
         ON CONFLICT (idempotency_key) DO NOTHING";
     const EXISTING: &str = "SELECT id FROM jobs WHERE idempotency_key = $1";
     let id = uuid::Uuid::new_v4().to_string();
@@ -178,6 +183,7 @@ pub async fn enqueue(db: &Db, job: &NewJob) -> Result<String, DbError> {
         .bind(job.parent_id.as_deref())
         .bind(job.created_by.as_deref())
         .bind(now)
+        .bind(job.target.as_deref())
         .execute(pool)
         .await?
         .rows_affected());

@@ -53,26 +53,39 @@ pub async fn manageable(db: &Db, caller: Caller<'_>, id: &str) -> Result<Job, Ap
     }
 }
 
-/// The newest jobs `caller` may see, optionally of one state and kind.
+/// Which jobs a listing shows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JobFilter<'a> {
+    pub state: Option<State>,
+    pub kind: Option<&'a str>,
+    /// What the job acts on (`server/vmid`).
+    pub target: Option<&'a str>,
+    /// Who asked for it (a user id).
+    pub user: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// The newest jobs `caller` may see that `filter` selects.
 pub async fn listing(
     db: &Db,
     caller: Caller<'_>,
-    state: Option<State>,
-    kind: Option<&str>,
-    limit: i64,
+    filter: JobFilter<'_>,
 ) -> Result<Vec<Job>, AppError> {
     let sql = format!(
         "SELECT {} FROM jobs WHERE ($1 OR created_by = $2) AND ($3 IS NULL OR state = $3) \
-         AND ($4 IS NULL OR kind = $4) ORDER BY created_at_ms DESC, id LIMIT $5",
+         AND ($4 IS NULL OR kind = $4) AND ($6 IS NULL OR target = $6) \
+         AND ($7 IS NULL OR created_by = $7) ORDER BY created_at_ms DESC, id LIMIT $5",
         queue::COLUMNS
     );
     Ok(
         with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(caller.may(Privilege::JobView))
         .bind(caller.user_id)
-        .bind(state.map(State::as_str))
-        .bind(kind)
-        .bind(limit)
+        .bind(filter.state.map(State::as_str))
+        .bind(filter.kind)
+        .bind(filter.limit)
+        .bind(filter.target)
+        .bind(filter.user)
         .fetch_all(pool)
         .await
         .map_err(AppError::internal)?),

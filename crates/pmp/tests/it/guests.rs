@@ -235,6 +235,17 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
             .count()
             >= 4
     );
+    // The job list filters by target and by who asked.
+    let on_guest = get_json(&app, &format!("/api/v1/jobs?target=acts/{vmid}"), &root).await;
+    let items = on_guest["items"].as_array().unwrap();
+    assert!(
+        items.len() >= 4 && items.iter().all(|j| j["target"] == format!("acts/{vmid}")),
+        "{on_guest}"
+    );
+    let elsewhere = get_json(&app, "/api/v1/jobs?target=acts/1", &root).await;
+    assert_eq!(elsewhere["items"], json!([]));
+    let by_nobody = get_json(&app, "/api/v1/jobs?user=nobody", &root).await;
+    assert_eq!(by_nobody["items"], json!([]));
     sim.stop().await;
 }
 
