@@ -1,5 +1,6 @@
 // Progressive enhancement for the portal's server-rendered pages. Every page works without it;
-// with it, the theme can be switched and destructive actions ask for confirmation.
+// with it, the theme can be switched, destructive actions ask for confirmation, and jobs and
+// guests update live.
 
 const THEMES = ["system", "light", "dark"];
 const COOKIE = "pmp_theme";
@@ -72,6 +73,32 @@ function setUpLiveJobs() {
   }
 }
 
+// A guest list or page with data-guests-live follows the inventory's event stream: each
+// guest's status badge and node change in place when Proxmox VE reports a change.
+function setUpLiveGuests() {
+  for (const card of document.querySelectorAll("[data-guests-live]")) {
+    const source = new EventSource(card.dataset.guestsLive);
+    source.addEventListener("guests", (event) => {
+      for (const guest of JSON.parse(event.data)) {
+        const key = `${guest.server}/${guest.vmid}`;
+        for (const row of card.querySelectorAll(`[data-guest="${CSS.escape(key)}"]`)) {
+          const badge = row.querySelector("[data-guest-status]");
+          if (badge && badge.textContent !== guest.status) {
+            badge.textContent = guest.status;
+            badge.classList.toggle("badge-ok", guest.status === "running");
+            badge.classList.toggle("badge-warn", guest.status !== "running");
+          }
+          const node = row.querySelector("[data-guest-node]");
+          if (node) {
+            node.textContent = guest.node;
+          }
+        }
+      }
+    });
+  }
+}
+
 setUpThemeToggle();
 setUpConfirmations();
 setUpLiveJobs();
+setUpLiveGuests();

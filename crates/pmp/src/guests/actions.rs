@@ -15,7 +15,7 @@ use crate::guests::api::row;
 use crate::guests::jobs::{KIND, Payload};
 use crate::guests::ops::Op;
 use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, NewJob};
@@ -68,31 +68,43 @@ pub fn routes() -> Routes {
         )
 }
 
-pub(super) async fn audit(
-    state: &AppState,
-    principal: &Principal,
-    detail: &str,
-) -> Result<(), AppError> {
-    let subject = Subject::user(&principal.user.id, &principal.user.username);
-    events::record(
-        state.db(),
-        Kind::GuestAction,
-        subject,
-        &principal.client,
-        detail,
-    )
-    .await
-    .map_err(AppError::internal)
+/// Who acts: the signed-in person behind an API call or a page.
+#[derive(Clone, Copy)]
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    pub username: &'a str,
+    pub client: &'a Client,
 }
 
-/// Enqueues `op` on the guest as a job and answers 202 with its id.
-pub(super) async fn enqueue(
+impl<'a> From<&'a Principal> for Actor<'a> {
+    fn from(p: &'a Principal) -> Self {
+        Self {
+            user_id: &p.user.id,
+            username: &p.user.username,
+            client: &p.client,
+        }
+    }
+}
+
+pub(super) async fn audit(
     state: &AppState,
-    principal: &Principal,
+    actor: Actor<'_>,
+    detail: &str,
+) -> Result<(), AppError> {
+    let subject = Subject::user(actor.user_id, actor.username);
+    events::record(state.db(), Kind::GuestAction, subject, actor.client, detail)
+        .await
+        .map_err(AppError::internal)
+}
+
+/// Enqueues `op` on the guest as a job and returns its id.
+pub async fn start_job(
+    state: &AppState,
+    actor: Actor<'_>,
     server: &str,
     vmid: u32,
     op: Op,
-) -> Result<Response, AppError> {
+) -> Result<String, AppError> {
     let description = op.describe();
     let payload = Payload {
         server: server.to_owned(),
@@ -103,17 +115,29 @@ pub(super) async fn enqueue(
         KIND,
         serde_json::to_value(&payload).map_err(AppError::internal)?,
     );
-    job.created_by = Some(principal.user.id.clone());
+    job.created_by = Some(actor.user_id.to_owned());
     job.target = Some(format!("{server}/{vmid}"));
     let id = queue::enqueue(state.db(), &job)
         .await
         .map_err(AppError::internal)?;
     audit(
         state,
-        principal,
+        actor,
         &format!("guest {server}/{vmid}: {description} (job {id})"),
     )
     .await?;
+    Ok(id)
+}
+
+/// Enqueues `op` on the guest as a job and answers 202 with its id.
+pub(super) async fn enqueue(
+    state: &AppState,
+    principal: &Principal,
+    server: &str,
+    vmid: u32,
+    op: Op,
+) -> Result<Response, AppError> {
+    let id = start_job(state, principal.into(), server, vmid, op).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id }))).into_response())
 }
 

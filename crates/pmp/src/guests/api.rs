@@ -86,7 +86,7 @@ async fn detail(
     Ok(Json(row(&state, &server, vmid)?))
 }
 
-async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
+pub(super) async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
     let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
     match connect::open(state.db(), state.keys(), &id).await {
         Ok(Some((_, client))) => Ok(client),
@@ -189,7 +189,7 @@ async fn edit(
         .map_err(|e| upstream(&e))?;
     audit(
         &state,
-        &principal,
+        (&principal).into(),
         &format!("guest {server}/{vmid}: config edited"),
     )
     .await?;

@@ -126,7 +126,7 @@ pub async fn bulk(
         .map_err(AppError::internal)?;
     audit(
         &state,
-        &principal,
+        (&principal).into(),
         &format!("bulk {description} on {count} guests (job {id})"),
     )
     .await?;

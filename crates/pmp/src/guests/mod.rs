@@ -5,13 +5,15 @@
 mod actions;
 mod api;
 mod bulk;
+pub mod chart;
 pub mod jobs;
 pub mod list;
 pub mod ops;
+mod page;
 
 /// Guest routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes().merge(actions::routes())
+    api::routes().merge(actions::routes()).merge(page::routes())
 }
 
 /// The RRD time frame called `name` (an hour when not given).

@@ -50,6 +50,7 @@ struct Inner {
     trusted_proxies: Vec<ProxyNet>,
     inventory: Inventory,
     task_poll: std::time::Duration,
+    rrd: crate::guests::chart::RrdCache,
 }
 
 impl AppState {
@@ -74,6 +75,7 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 inventory,
                 task_poll: std::time::Duration::from_millis(config.task_poll_ms),
+                rrd: crate::guests::chart::RrdCache::default(),
             }),
         }
     }
@@ -101,6 +103,11 @@ impl AppState {
     /// The live inventory of every server.
     pub fn inventory(&self) -> &Inventory {
         &self.inner.inventory
+    }
+
+    /// Graph data shared by every viewer for a short while.
+    pub fn rrd(&self) -> &crate::guests::chart::RrdCache {
+        &self.inner.rrd
     }
 
     /// How often a job reads the status of the PVE task it follows.
@@ -158,6 +165,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::servers::routes())
         .merge(crate::guests::routes())
         .merge(crate::schedules::routes())
+        .merge(crate::inventory::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

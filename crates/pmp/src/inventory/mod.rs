@@ -5,6 +5,7 @@
 //! follow. Polls are frequent while someone watches or a job runs, rare otherwise, and back
 //! off while PVE is unhealthy.
 
+mod events;
 mod poller;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
+pub use events::routes;
 pub use poller::{start, supervise};
 
 /// How often to poll.

@@ -7,11 +7,12 @@ pub mod address;
 mod api;
 pub mod connect;
 mod onboarding;
+mod page;
 pub mod store;
 
 pub use api::{record, upstream};
 
 /// Server routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes()
+    api::routes().merge(page::routes())
 }

@@ -30,6 +30,10 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         format!("/access/groups/{bob}/members"),
         "/access/acl".to_owned(),
         format!("/access/acl/admin-{bob}/delete"),
+        "/servers".to_owned(),
+        "/servers/probe".to_owned(),
+        "/schedules".to_owned(),
+        "/schedules/x/pause".to_owned(),
         "/logout".to_owned(),
     ];
     let fields = [
@@ -46,6 +50,8 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         ("principal", "user:x"),
         ("path", "/"),
         ("role_id", "administrator"),
+        ("url", "https://127.0.0.1:8006"),
+        ("cron", "* * * * *"),
     ];
     for path in &forms {
         for (csrf, site) in [
@@ -90,6 +96,18 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         .await
         .unwrap();
     assert_eq!(policy, pmp::identity::guard::TotpPolicy::Optional);
+    assert!(
+        pmp::servers::store::list(app.portal.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        pmp::schedules::store::list(app.portal.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The session survived every forged sign-out.
     assert_eq!(
         app.get_with("/api/v1/me", &cookie).await.status(),

@@ -8,6 +8,7 @@ mod access;
 mod account;
 mod api_auth;
 mod browser;
+mod browser_guests;
 mod browser_jobs;
 mod browser_totp;
 mod cli;

@@ -1,0 +1,305 @@
+//! The server pages: the servers one may see with their health said plainly; adding one in
+//! two steps (the address, then the presented certificate's fingerprint shown for the
+//! administrator to confirm, with the credentials); a server's page with its members, the
+//! permission self-test and the commands that grant what is missing, and, after a
+//! certificate change, the new fingerprint to confirm.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::access::{Privilege, Target};
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
+use crate::identity::events::{self, Kind, Subject};
+use crate::identity::guard::Viewer;
+use crate::ids::ServerId;
+use crate::inventory::Health;
+use crate::servers::onboarding::{self, NewServer};
+use crate::servers::store::{self, Member, Server};
+use crate::servers::{address, connect};
+use crate::web::{Shell, render};
+
+const MANAGE: Access = Access::Privilege(Privilege::ServerManage);
+
+/// Server pages.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/servers", &["GET"], Access::SignedIn, get(list))
+        .add("/servers", &["POST"], MANAGE, post(add))
+        .add("/servers/probe", &["POST"], MANAGE, post(probe))
+        .add(
+            "/servers/{server}",
+            &["GET"],
+            Access::OnServer(Privilege::ServerView),
+            get(detail),
+        )
+        .add(
+            "/servers/{server}/pin",
+            &["POST"],
+            Access::OnServer(Privilege::ServerManage),
+            post(pin),
+        )
+}
+
+struct Row {
+    server: Server,
+    health: Health,
+    guests: usize,
+}
+
+#[derive(Template)]
+#[template(path = "servers/list.html")]
+struct ListPage {
+    shell: Shell,
+    rows: Vec<Row>,
+    may_add: bool,
+    probed: Option<(String, String)>,
+    error: Option<String>,
+}
+
+fn row(state: &AppState, server: Server) -> Row {
+    let live = state.inventory().server(&server.id);
+    Row {
+        health: live.as_ref().map_or(Health::Unknown, |s| s.health.clone()),
+        guests: live.map_or(0, |s| s.guests.len()),
+        server,
+    }
+}
+
+async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    probed: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let servers = store::list(state.db())
+        .await
+        .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
+    let rows = servers
+        .into_iter()
+        .filter(|s| {
+            ServerId::parse(&s.id).is_ok_and(|id| {
+                viewer
+                    .grants
+                    .authorize(Privilege::ServerView, Target::Server(id))
+                    .is_ok()
+            })
+        })
+        .map(|s| row(state, s))
+        .collect();
+    let may_add = viewer
+        .grants
+        .authorize(Privilege::ServerManage, Target::Root)
+        .is_ok();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(
+        &ListPage {
+            shell: viewer.shell.clone(),
+            rows,
+            may_add,
+            probed,
+            error,
+        },
+        status,
+    )
+}
+
+async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+    page(&state, &viewer, None, None).await
+}
+
+async fn probe(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    viewer.session.check_form(
+        &headers,
+        form_value(&fields, "csrf"),
+        &viewer.shell,
+        "server probe",
+    )?;
+    let url = match address::check(form_value(&fields, "url")).await {
+        Ok(url) => url,
+        Err(why) => return page(&state, &viewer, None, Some(why)).await,
+    };
+    match pve::probe_fingerprint(&url).await {
+        Ok(fingerprint) => page(&state, &viewer, Some((url, fingerprint.to_string())), None).await,
+        Err(e) => page(&state, &viewer, None, Some(e.to_string())).await,
+    }
+}
+
+fn optional(fields: &FormFields, name: &str) -> Option<String> {
+    Some(form_value(fields, name).trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+async fn add(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    viewer.session.check_form(
+        &headers,
+        form_value(&fields, "csrf"),
+        &viewer.shell,
+        "server creation",
+    )?;
+    let token = optional(&fields, "token_id").is_some();
+    let body = NewServer {
+        id: form_value(&fields, "id").trim().to_owned(),
+        name: form_value(&fields, "name").to_owned(),
+        url: form_value(&fields, "url").to_owned(),
+        fingerprint: form_value(&fields, "fingerprint").to_owned(),
+        token_id: optional(&fields, "token_id"),
+        token_secret: token.then(|| form_value(&fields, "token_secret").to_owned()),
+        username: optional(&fields, "username").filter(|_| !token),
+        password: (!token).then(|| form_value(&fields, "password").to_owned()),
+        totp_secret: optional(&fields, "totp_secret").filter(|_| !token),
+    };
+    let probed = Some((body.url.clone(), body.fingerprint.clone()));
+    match onboarding::add(&state, body).await {
+        Ok((server, _)) => {
+            let subject = Subject::user(&viewer.user.id, &viewer.user.username);
+            let detail = format!("server {} added", server.id);
+            events::record(state.db(), Kind::ServerChanged, subject, &client, &detail)
+                .await
+                .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
+            Ok(Redirect::to(&format!("/servers/{}?check=1", server.id)).into_response())
+        }
+        Err(AppError::BadRequest(why) | AppError::Conflict(why) | AppError::BadGateway(why)) => {
+            page(&state, &viewer, probed, Some(why)).await
+        }
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "servers/detail.html")]
+struct DetailPage {
+    shell: Shell,
+    server: Server,
+    health: Health,
+    guests: usize,
+    may_manage: bool,
+    self_test: Option<pve::SelfTest>,
+    problem: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DetailQuery {
+    #[serde(default)]
+    check: Option<u8>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, PageError> {
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    let id = ServerId::parse(&raw).map_err(|_| fail(AppError::NotFound))?;
+    let server = store::get(state.db(), &id)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?
+        .ok_or_else(|| fail(AppError::NotFound))?;
+    let may_manage = viewer
+        .grants
+        .authorize(Privilege::ServerManage, Target::Server(id.clone()))
+        .is_ok();
+    let (mut self_test, mut problem) = (None, None);
+    if q.check == Some(1) && may_manage {
+        match connect::open(state.db(), state.keys(), &id).await {
+            Ok(Some((record, client))) => match client
+                .permission_self_test(&record.auth_id, &pve::Feature::ALL)
+                .await
+            {
+                Ok(test) => self_test = Some(test),
+                Err(e) => problem = Some(e.to_string()),
+            },
+            Ok(None) => return Err(fail(AppError::NotFound)),
+            Err(e) => problem = Some(e.to_string()),
+        }
+    }
+    let live = row(&state, server);
+    let page = DetailPage {
+        shell: viewer.shell.clone(),
+        server: live.server,
+        health: live.health,
+        guests: live.guests,
+        may_manage,
+        self_test,
+        problem,
+    };
+    render(&page, StatusCode::OK)
+}
+
+async fn pin(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    client: Client,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    viewer.session.check_form(
+        &headers,
+        form_value(&fields, "csrf"),
+        &viewer.shell,
+        "certificate confirmation",
+    )?;
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    let id = ServerId::parse(&raw).map_err(|_| fail(AppError::NotFound))?;
+    let fingerprint: pve::Fingerprint = form_value(&fields, "fingerprint")
+        .parse()
+        .map_err(|_| fail(AppError::BadRequest("not a fingerprint".to_owned())))?;
+    let url = form_value(&fields, "member");
+    let server = store::get(state.db(), &id)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?
+        .ok_or_else(|| fail(AppError::NotFound))?;
+    if !server.members.iter().any(|m| m.url == url) {
+        return Err(fail(AppError::BadRequest(
+            "the server has no such member".to_owned(),
+        )));
+    }
+    let members: Vec<Member> = server
+        .members
+        .iter()
+        .map(|m| Member {
+            fingerprint: if m.url == url {
+                fingerprint.to_string()
+            } else {
+                m.fingerprint.clone()
+            },
+            ..m.clone()
+        })
+        .collect();
+    store::replace_members(state.db(), &id, &members)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?;
+    let subject = Subject::user(&viewer.user.id, &viewer.user.username);
+    events::record(
+        state.db(),
+        Kind::ServerChanged,
+        subject,
+        &client,
+        &format!("server {id}: {url} pinned to {fingerprint}"),
+    )
+    .await
+    .map_err(|e| fail(AppError::internal(e)))?;
+    state.inventory().nudge(id.as_str());
+    Ok(Redirect::to(&format!("/servers/{id}")).into_response())
+}
