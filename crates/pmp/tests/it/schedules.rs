@@ -185,6 +185,51 @@ async fn schedules_fire_snapshots_with_retention_and_can_pause(engine: Engine) {
         "older ones were deleted"
     );
 
+    // A pool target reaches every member the inventory knows, as it is at the tick.
+    let all = get_json(&app, "/api/v1/guests?per_page=500", &root).await;
+    let pooled: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["pool"] == "lab")
+        .collect();
+    assert!(!pooled.is_empty(), "the seeded cluster has a lab pool");
+    let pool_schedule = json!({
+        "name": "lab pool", "cron": "*/2 * * * * *", "timezone": "UTC",
+        "action": { "op": "snapshot", "prefix": "pool", "pools": [{ "server": "sched", "pool": "lab" }] },
+    });
+    let created = call(
+        &app,
+        Method::POST,
+        "/api/v1/schedules",
+        &root,
+        Some(pool_schedule),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let pool_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members: Vec<String> = pooled.iter().map(|g| g["vmid"].to_string()).collect();
+    until(&app, "/api/v1/schedules", &root, |_| {
+        members.iter().all(|vmid| {
+            sim.tasks().iter().any(|t| {
+                t.upid.kind.ends_with("snapshot")
+                    && &t.upid.id == vmid
+                    && t.exit.as_deref() == Some("OK")
+            })
+        })
+    })
+    .await;
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/schedules/{pool_id}"),
+        &root,
+        None,
+    )
+    .await;
     // Others' schedules are invisible; the page shows the name as text.
     assert_eq!(
         call(
