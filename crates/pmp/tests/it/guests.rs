@@ -381,6 +381,52 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
             .all(|g| g["kind"] == "lxc")
     );
     assert!(filtered["items"].as_array().unwrap().len() <= 5);
+    // Hostile notes and names: refused where PVE would refuse, shown inert everywhere else.
+    let config = format!("/api/v1/guests/ten/{mine}/config");
+    let notes =
+        "<script>alert(1)</script> <a href=\"javascript:alert(2)\">x</a> \u{202e}evil \u{200b}zw";
+    let edit = call(
+        &app,
+        Method::PATCH,
+        &config,
+        &root,
+        Some(json!({ "description": notes })),
+    )
+    .await;
+    assert_eq!(edit.status(), StatusCode::NO_CONTENT);
+    for name in [
+        "<script>",
+        "a\u{202e}b",
+        "x\u{200b}y",
+        "javascript:alert(1)",
+    ] {
+        let refused = call(
+            &app,
+            Method::PATCH,
+            &config,
+            &root,
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{name}");
+    }
+    let read = get_json(&app, &config, &root).await;
+    assert_eq!(
+        read["description"], notes,
+        "the API returns the notes as text"
+    );
+    let cookie = app.sign_in("root").await;
+    let html = app
+        .get_with(&format!("/guests/ten/{mine}"), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("<script>alert(1)") && !html.contains("<a href=\"javascript:"),
+        "notes are inert"
+    );
+    assert!(html.contains("data-guest-notes"));
     let bogus = call(
         &app,
         Method::GET,

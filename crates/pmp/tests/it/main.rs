@@ -19,6 +19,7 @@ mod headers;
 mod jobs;
 mod jobs_api;
 mod login;
+mod matrix;
 mod pve;
 mod pve_jobs;
 mod routes;

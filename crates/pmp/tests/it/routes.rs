@@ -64,6 +64,10 @@ async fn every_route_declares_and_enforces_its_access() {
                 Access::Privilege(_) => {
                     assert_eq!(signed_in, StatusCode::FORBIDDEN, "{method} {path}")
                 }
+                // A server or guest they may not see does not exist for them.
+                Access::OnServer(_) | Access::OnGuest(_) => {
+                    assert_eq!(signed_in, StatusCode::NOT_FOUND, "{method} {path}")
+                }
                 _ => assert!(
                     signed_in != StatusCode::UNAUTHORIZED
                         && signed_in != StatusCode::METHOD_NOT_ALLOWED,
