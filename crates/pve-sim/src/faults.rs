@@ -47,6 +47,8 @@ pub struct Faults {
     /// Per node, bumped when its certificate changes: connections made before are cut, as
     /// pveproxy restarts and closes them when it takes a new certificate.
     generations: Mutex<BTreeMap<String, u64>>,
+    /// Every API request received, for measuring the load clients put on PVE.
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// The certificate generation a connection was accepted under.
@@ -120,6 +122,11 @@ impl Faults {
         (global, nodes)
     }
 
+    /// API requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The current certificate generation of `node`.
     fn generation(&self, node: &str) -> u64 {
         let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,6 +184,9 @@ pub(crate) async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
+    faults
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let stale = request
         .extensions()
         .get::<ConnGeneration>()

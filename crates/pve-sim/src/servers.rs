@@ -213,6 +213,11 @@ impl Simulator {
         &self.shared.cluster
     }
 
+    /// API requests the simulator has received, on every node.
+    pub fn requests(&self) -> u64 {
+        self.shared.faults.requests()
+    }
+
     /// Every task started so far, newest first.
     pub fn tasks(&self) -> Vec<Task> {
         self.shared.cluster.tasks.select(|_| true)
