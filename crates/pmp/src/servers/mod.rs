@@ -8,11 +8,12 @@ mod api;
 pub mod connect;
 mod onboarding;
 mod page;
+mod storage;
 pub mod store;
 
 pub use api::{record, upstream};
 
 /// Server routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes().merge(page::routes())
+    api::routes().merge(page::routes()).merge(storage::routes())
 }

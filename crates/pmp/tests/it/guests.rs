@@ -381,6 +381,81 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
             .all(|g| g["kind"] == "lxc")
     );
     assert!(filtered["items"].as_array().unwrap().len() <= 5);
+    // A backup now, then the guest's backups with the newest one's age; storage per server.
+    let backup = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/guests/ten/{mine}/backup"),
+        &tenant_t,
+        Some(json!({ "storage": "local" })),
+    )
+    .await;
+    assert_eq!(backup.status(), StatusCode::ACCEPTED);
+    let job = backup.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(job_end(&app, &tenant_t, &job).await["state"], "succeeded");
+    let backups = get_json(
+        &app,
+        &format!("/api/v1/guests/ten/{mine}/backups"),
+        &tenant_t,
+    )
+    .await;
+    assert_eq!(backups["backups"].as_array().unwrap().len(), 1, "{backups}");
+    assert!(
+        backups["newest_age_secs"]
+            .as_u64()
+            .is_some_and(|age| age < 60)
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/guests/ten/{theirs}/backups"),
+            &tenant_t,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            "/api/v1/servers/ten/storage",
+            &tenant_t,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let storage = get_json(&app, "/api/v1/servers/ten/storage", &viewer_t).await;
+    assert_eq!(
+        storage["storages"].as_array().unwrap().len(),
+        6,
+        "two storages on each of three nodes"
+    );
+    assert!(storage["cluster"]["total"].as_u64() > Some(0));
+    let isos = get_json(
+        &app,
+        "/api/v1/servers/ten/nodes/pve1/storage/local/content",
+        &viewer_t,
+    )
+    .await;
+    assert!(isos.as_array().unwrap().iter().any(|v| v["kind"] == "iso"));
+    for bad in [
+        "/api/v1/servers/ten/nodes/..%2F/storage/local/content",
+        "/api/v1/servers/ten/nodes/pve1/storage/..%2Fetc/content",
+    ] {
+        let status = call(&app, Method::GET, bad, &viewer_t, None).await.status();
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+            "{bad}: {status}"
+        );
+    }
     // Hostile notes and names: refused where PVE would refuse, shown inert everywhere else.
     let config = format!("/api/v1/guests/ten/{mine}/config");
     let notes =

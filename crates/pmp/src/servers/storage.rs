@@ -1,0 +1,173 @@
+//! Storage, read live from PVE: each node's storages with usage and capacity (and the
+//! cluster's totals, shared storages counted once), a storage's content (ISO images,
+//! templates, backups, disks), and a guest's backups with the age of the newest. Storage
+//! belongs to a server, so seeing it needs `server.view` there; a guest's backups need
+//! `guest.view` on the guest.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::access::Privilege;
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState};
+use crate::ids::{Node, ServerId};
+use crate::jobs::queue::now_ms;
+use crate::servers::{connect, upstream};
+
+/// Storage routes.
+pub fn routes() -> Routes {
+    let view = Access::OnServer(Privilege::ServerView);
+    Routes::new()
+        .add(
+            "/api/v1/servers/{server}/storage",
+            &["GET"],
+            view,
+            get(storages),
+        )
+        .add(
+            "/api/v1/servers/{server}/nodes/{node}/storage/{storage}/content",
+            &["GET"],
+            view,
+            get(content),
+        )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/backups",
+            &["GET"],
+            Access::OnGuest(Privilege::GuestView),
+            get(backups),
+        )
+}
+
+async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
+    let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
+    match connect::open(state.db(), state.keys(), &id).await {
+        Ok(Some((_, client))) => Ok(client),
+        Ok(None) => Err(AppError::NotFound),
+        Err(connect::ConnectError::Pve(e)) => Err(upstream(&e)),
+        Err(e) => Err(AppError::internal(e)),
+    }
+}
+
+#[derive(Serialize)]
+struct NodeStorage {
+    node: String,
+    storage: String,
+    kind: String,
+    content: String,
+    shared: bool,
+    total: u64,
+    used: u64,
+    avail: u64,
+}
+
+async fn storages(
+    State(state): State<AppState>,
+    Path(server): Path<String>,
+) -> Result<Response, AppError> {
+    let live = state
+        .inventory()
+        .server(&server)
+        .ok_or(AppError::NotFound)?;
+    let pve = client(&state, &server).await?;
+    let mut rows = Vec::new();
+    for node in live.nodes.iter().filter(|n| n.status == "online") {
+        let list = pve.storages(&node.name).await.map_err(|e| upstream(&e))?;
+        rows.extend(list.into_iter().map(|s| NodeStorage {
+            node: node.name.clone(),
+            storage: s.storage,
+            kind: s.kind,
+            content: s.content,
+            shared: s.shared,
+            total: s.total,
+            used: s.used,
+            avail: s.avail,
+        }));
+    }
+    // Cluster totals: a shared storage is one storage, however many nodes list it.
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut total, mut used) = (0u64, 0u64);
+    for row in &rows {
+        let key = if row.shared {
+            row.storage.clone()
+        } else {
+            format!("{}/{}", row.node, row.storage)
+        };
+        if seen.insert(key) {
+            total += row.total;
+            used += row.used;
+        }
+    }
+    Ok(
+        Json(serde_json::json!({ "storages": rows, "cluster": { "total": total, "used": used } }))
+            .into_response(),
+    )
+}
+
+fn volume(c: &pve::StorageContent) -> serde_json::Value {
+    let kind = match c.kind() {
+        pve::ContentKind::Iso => "iso",
+        pve::ContentKind::Template => "template",
+        pve::ContentKind::Backup => "backup",
+        pve::ContentKind::Disk => "disk",
+        pve::ContentKind::Other => "other",
+    };
+    serde_json::json!({ "volid": c.volid, "kind": kind, "size": c.size, "ctime": c.ctime, "vmid": c.vmid, "notes": c.notes, "protected": c.protected })
+}
+
+async fn content(
+    State(state): State<AppState>,
+    Path((server, node, storage)): Path<(String, String, String)>,
+) -> Result<Response, AppError> {
+    let node = Node::parse(&node).map_err(|_| AppError::NotFound)?;
+    let list = client(&state, &server)
+        .await?
+        .storage_content(node.as_str(), &storage, None)
+        .await
+        .map_err(|e| match e {
+            pve::Error::Invalid(why) => AppError::BadRequest(why),
+            other => upstream(&other),
+        })?;
+    Ok(Json(list.iter().map(volume).collect::<Vec<_>>()).into_response())
+}
+
+/// The guest's backups on every storage of every online node that holds backups, newest
+/// first, and the age in seconds of the newest.
+async fn backups(
+    State(state): State<AppState>,
+    Path((server, vmid)): Path<(String, u32)>,
+) -> Result<Response, AppError> {
+    let live = state
+        .inventory()
+        .server(&server)
+        .ok_or(AppError::NotFound)?;
+    let pve = client(&state, &server).await?;
+    let mut found: Vec<pve::StorageContent> = Vec::new();
+    let mut shared_done = std::collections::BTreeSet::new();
+    for node in live.nodes.iter().filter(|n| n.status == "online") {
+        for storage in pve.storages(&node.name).await.map_err(|e| upstream(&e))? {
+            if !storage.content.split(',').any(|c| c == "backup")
+                || (storage.shared && !shared_done.insert(storage.storage.clone()))
+            {
+                continue;
+            }
+            let list = pve
+                .storage_content(&node.name, &storage.storage, Some(vmid))
+                .await
+                .map_err(|e| upstream(&e))?;
+            found.extend(
+                list.into_iter()
+                    .filter(|c| c.kind() == pve::ContentKind::Backup),
+            );
+        }
+    }
+    found.sort_by_key(|c| std::cmp::Reverse(c.ctime.unwrap_or(0)));
+    let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
+    let newest_age = found
+        .first()
+        .and_then(|c| c.ctime)
+        .map(|t| now.saturating_sub(t));
+    Ok(Json(serde_json::json!({ "backups": found.iter().map(volume).collect::<Vec<_>>(), "newest_age_secs": newest_age })).into_response())
+}
