@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod logging;
 pub mod schedules;
+pub mod sealed;
 pub mod secrets;
 pub mod server;
 pub mod servers;

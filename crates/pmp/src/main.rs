@@ -41,6 +41,15 @@ enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
+    /// Re-seal every stored secret under a new data key, in one transaction, and write the
+    /// new key where the current one comes from (or to --new-key-file).
+    RotateKey {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Where to write the new key; needed when the key comes from PMP_SECRET_KEY.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +170,19 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let grace = Duration::from_secs(config.shutdown_grace_secs);
             pmp::server::run(portal, grace, stop).await
         }
+        Command::RotateKey {
+            serve,
+            new_key_file,
+        } => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, &config.log_level);
+            let (path, count) = pmp::server::rotate_key(&config, new_key_file.as_deref()).await?;
+            println!(
+                "re-sealed {count} stored secret(s) under a new data key, written to {}; the previous key no longer opens them",
+                path.display()
+            );
+            Ok(())
+        }
         Command::Worker { serve, concurrency } => {
             let mut config = serve.load(None)?;
             if let Some(n) = concurrency {
@@ -170,6 +192,9 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let stop = pmp::server::shutdown_signal()?;
             let keys = std::sync::Arc::new(pmp::secrets::Keys::load(&config)?);
             let db = pmp::server::open_database(&config).await?;
+            pmp::sealed::check(&db, &keys)
+                .await
+                .map_err(pmp::server::sealed_error)?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
             let inventory = pmp::server::inventory(&config);
             let (stop_worker, task) =

@@ -46,6 +46,10 @@ pub enum KeyError {
         path: PathBuf,
         reason: String,
     },
+    #[error(
+        "the data key does not open the secrets stored in the database; start with the key that sealed them (PMP_SECRET_KEY, secret_key_file or DATA_DIR/secret.key)"
+    )]
+    WrongDataKey,
     #[error("cannot write a new {what} to {path}: {reason}")]
     Write {
         what: &'static str,
@@ -109,7 +113,7 @@ impl Source<'_> {
 }
 
 /// Creates `path` readable by its owner only, refusing to overwrite anything.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -179,6 +183,14 @@ impl Keys {
         Ok(Self {
             jwt: jwt.into_bytes(),
             data,
+        })
+    }
+
+    /// The same signing key with another data key (for re-sealing under a new one).
+    pub fn with_data_key(&self, key: &[u8; 32]) -> Result<Self, KeyError> {
+        Ok(Self {
+            jwt: self.jwt.clone(),
+            data: XChaCha20Poly1305::new_from_slice(key).map_err(|_| KeyError::BadDataKey)?,
         })
     }
 

@@ -134,6 +134,9 @@ impl Portal {
         })?;
         let keys = Arc::new(Keys::load(config)?);
         let db = open_database(config).await?;
+        crate::sealed::check(&db, &keys)
+            .await
+            .map_err(sealed_error)?;
         let setup_token = setup::issue_token(&db).await?;
         let inventory = inventory(config);
         let (background, stopped) = tokio::sync::watch::channel(false);
@@ -230,6 +233,60 @@ impl Portal {
             Ok(Err(e)) => Err(StartError::Serve(e.to_string())),
             Err(e) => Err(StartError::Serve(e.to_string())),
         }
+    }
+}
+
+/// Re-seals the stored secrets under a new data key. The new key is written first, beside
+/// its destination (`.new`), then the database is re-sealed in one transaction, then the key
+/// file is moved into place: a crash at any point leaves a key that opens the secrets (the
+/// old one, or the `.new` file, which the error then names). Returns where the key went.
+pub async fn rotate_key(
+    config: &Config,
+    new_key_file: Option<&Path>,
+) -> Result<(PathBuf, usize), StartError> {
+    let keys = Keys::load(config)?;
+    let target = match (new_key_file, &config.secret_key, &config.secret_key_file) {
+        (Some(path), _, _) => path.to_owned(),
+        (None, Some(_), _) => {
+            return Err(StartError::Refused(
+                "the data key comes from PMP_SECRET_KEY: give --new-key-file to receive the new one, then use it as secret_key_file".to_owned(),
+            ));
+        }
+        (None, None, Some(path)) => path.clone(),
+        (None, None, None) => config.data_dir.join("secret.key"),
+    };
+    let db = open_database(config).await?;
+    crate::sealed::check(&db, &keys)
+        .await
+        .map_err(sealed_error)?;
+    let (raw, text) = crate::sealed::new_key();
+    let staging = target.with_extension("new");
+    crate::secrets::write_private(&staging, &text).map_err(|e| {
+        StartError::Refused(format!(
+            "cannot write the new key to {}: {e} (a previous rotation may have left it)",
+            staging.display()
+        ))
+    })?;
+    let new = keys.with_data_key(&raw)?;
+    let count = crate::sealed::reseal(&db, &keys, &new)
+        .await
+        .map_err(sealed_error)?;
+    std::fs::rename(&staging, &target).map_err(|e| {
+        StartError::Refused(format!(
+            "the secrets are re-sealed under the key in {}, but it could not be moved to {}: {e}; move it yourself",
+            staging.display(),
+            target.display()
+        ))
+    })?;
+    db.close().await;
+    Ok((target, count))
+}
+
+/// A failed key check as a start-up error.
+pub fn sealed_error(e: crate::sealed::SealError) -> StartError {
+    match e {
+        crate::sealed::SealError::Db(e) => StartError::Database(e),
+        crate::sealed::SealError::Key(e) => StartError::Keys(e),
     }
 }
 

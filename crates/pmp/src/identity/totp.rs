@@ -53,7 +53,7 @@ pub enum TotpError {
     Generator(String),
 }
 
-fn purpose(user_id: &str) -> String {
+pub(crate) fn purpose(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 

@@ -91,7 +91,8 @@ const ONE: &str = "SELECT id, name, auth_kind, auth_id, enabled, created_at_ms, 
 const MEMBERS: &str =
     "SELECT name, url, fingerprint FROM server_members WHERE server_id = $1 ORDER BY position";
 
-fn purpose(id: &ServerId, field: &str) -> String {
+/// What a server's sealed `field` is bound to.
+pub(crate) fn purpose(id: &ServerId, field: &str) -> String {
     format!("server:{id}:{field}")
 }
 

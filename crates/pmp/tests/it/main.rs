@@ -12,6 +12,7 @@ mod browser_guests;
 mod browser_jobs;
 mod browser_totp;
 mod cli;
+mod cli_keys;
 mod cli_users;
 mod forms;
 mod guests;
