@@ -24,7 +24,7 @@ use crate::jobs::queue::{self, NewJob};
 pub fn routes() -> Routes {
     Routes::new()
         .add(
-            "/api/v1/guests/{server}/{vmid}/power/{action}",
+            "/api/v1/guests/{server}/{vmid}/actions/{action}",
             &["POST"],
             Access::OnGuest(Privilege::GuestPower),
             post(power),
@@ -48,13 +48,13 @@ pub fn routes() -> Routes {
             post(rollback),
         )
         .add(
-            "/api/v1/guests/{server}/{vmid}/migrate",
+            "/api/v1/guests/{server}/{vmid}/actions/migrate",
             &["POST"],
             Access::OnGuest(Privilege::GuestMigrate),
             post(migrate),
         )
         .add(
-            "/api/v1/guests/{server}/{vmid}/backup",
+            "/api/v1/guests/{server}/{vmid}/actions/backup",
             &["POST"],
             Access::OnGuest(Privilege::GuestBackup),
             post(backup),
@@ -138,7 +138,11 @@ pub(super) async fn enqueue(
     op: Op,
 ) -> Result<Response, AppError> {
     let id = start_job(state, principal.into(), server, vmid, op).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "job": id }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "job_id": id })),
+    )
+        .into_response())
 }
 
 async fn power(

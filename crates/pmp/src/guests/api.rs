@@ -50,7 +50,7 @@ pub fn routes() -> Routes {
             axum::routing::patch(edit),
         )
         .add(
-            "/api/v1/guests/{server}/{vmid}/rrd",
+            "/api/v1/guests/{server}/{vmid}/metrics",
             &["GET"],
             Access::OnGuest(Privilege::GuestView),
             get(rrd),

@@ -132,7 +132,7 @@ pub async fn bulk(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "job": id, "items": count })),
+        Json(serde_json::json!({ "job_id": id, "items": count })),
     )
         .into_response())
 }

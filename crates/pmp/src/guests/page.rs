@@ -32,7 +32,7 @@ pub fn routes() -> Routes {
             get(detail),
         )
         .add(
-            "/guests/{server}/{vmid}/power/{action}",
+            "/guests/{server}/{vmid}/actions/{action}",
             &["POST"],
             Access::OnGuest(Privilege::GuestPower),
             post(power),

@@ -49,7 +49,7 @@ pub fn routes() -> Routes {
             post(pin),
         )
         .add(
-            "/api/v1/servers/{server}/check",
+            "/api/v1/servers/{server}/test",
             &["POST"],
             MANAGE_ONE,
             post(check),

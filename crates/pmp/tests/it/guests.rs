@@ -60,13 +60,13 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     let started = call(
         &app,
         Method::POST,
-        &format!("{base}/power/start"),
+        &format!("{base}/actions/start"),
         &root,
         None,
     )
     .await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let job = started.json::<Value>().await.unwrap()["job"]
+    let job = started.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -104,7 +104,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     )
     .await;
     assert_eq!(snap.status(), StatusCode::ACCEPTED);
-    let job = snap.json::<Value>().await.unwrap()["job"]
+    let job = snap.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -137,12 +137,12 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     let stop = call(
         &app,
         Method::POST,
-        &format!("{base}/power/shutdown"),
+        &format!("{base}/actions/shutdown"),
         &root,
         None,
     )
     .await;
-    let job = stop.json::<Value>().await.unwrap()["job"]
+    let job = stop.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -157,12 +157,12 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     let again = call(
         &app,
         Method::POST,
-        &format!("{base}/power/shutdown"),
+        &format!("{base}/actions/shutdown"),
         &root,
         None,
     )
     .await;
-    let job = again.json::<Value>().await.unwrap()["job"]
+    let job = again.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -174,25 +174,25 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     );
 
     for (method, path, body) in [
-        (Method::POST, format!("{base}/power/explode"), None),
+        (Method::POST, format!("{base}/actions/explode"), None),
         (
             Method::POST,
-            "/api/v1/guests/acts/99999/power/start".to_owned(),
+            "/api/v1/guests/acts/99999/actions/start".to_owned(),
             None,
         ),
         (
             Method::POST,
-            "/api/v1/guests/acts/abc/power/start".to_owned(),
+            "/api/v1/guests/acts/abc/actions/start".to_owned(),
             None,
         ),
         (
             Method::POST,
-            "/api/v1/guests/nowhere/100/power/start".to_owned(),
+            "/api/v1/guests/nowhere/100/actions/start".to_owned(),
             None,
         ),
         (
             Method::POST,
-            "/api/v1/guests/..%2F..%2Fetc/100/power/start".to_owned(),
+            "/api/v1/guests/..%2F..%2Fetc/100/actions/start".to_owned(),
             None,
         ),
     ] {
@@ -221,7 +221,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     let bad_target = call(
         &app,
         Method::POST,
-        &format!("{base}/migrate"),
+        &format!("{base}/actions/migrate"),
         &root,
         Some(json!({ "target": "../../pve1" })),
     )
@@ -305,7 +305,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
         call(
             &app,
             Method::POST,
-            &format!("/api/v1/guests/ten/{theirs}/power/stop"),
+            &format!("/api/v1/guests/ten/{theirs}/actions/stop"),
             &tenant_t,
             None
         )
@@ -320,7 +320,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     let start = call(
         &app,
         Method::POST,
-        &format!("/api/v1/guests/ten/{mine}/power/start"),
+        &format!("/api/v1/guests/ten/{mine}/actions/start"),
         &tenant_t,
         None,
     )
@@ -333,7 +333,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     let migrate = call(
         &app,
         Method::POST,
-        &format!("/api/v1/guests/ten/{mine}/migrate"),
+        &format!("/api/v1/guests/ten/{mine}/actions/migrate"),
         &tenant_t,
         Some(json!({ "target": "pve2" })),
     )
@@ -347,11 +347,11 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     let all: Value = get_json(&app, "/api/v1/guests?per_page=500", &viewer_t).await;
     assert_eq!(all["total"], 24, "a viewer of the server sees every guest");
     for action in [
-        "power/start",
-        "power/stop",
+        "actions/start",
+        "actions/stop",
         "snapshots",
-        "backup",
-        "migrate",
+        "actions/backup",
+        "actions/migrate",
     ] {
         let response = call(
             &app,
@@ -385,13 +385,13 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     let backup = call(
         &app,
         Method::POST,
-        &format!("/api/v1/guests/ten/{mine}/backup"),
+        &format!("/api/v1/guests/ten/{mine}/actions/backup"),
         &tenant_t,
         Some(json!({ "storage": "local" })),
     )
     .await;
     assert_eq!(backup.status(), StatusCode::ACCEPTED);
-    let job = backup.json::<Value>().await.unwrap()["job"]
+    let job = backup.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -612,7 +612,7 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
     )
     .await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let job = accepted.json::<Value>().await.unwrap()["job"]
+    let job = accepted.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();

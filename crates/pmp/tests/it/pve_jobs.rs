@@ -43,12 +43,12 @@ async fn a_cancelled_job_stops_its_pve_task(engine: Engine) {
     let started = call(
         &app,
         Method::POST,
-        &format!("/api/v1/guests/slow/{vmid}/power/start"),
+        &format!("/api/v1/guests/slow/{vmid}/actions/start"),
         &root,
         None,
     )
     .await;
-    let job = started.json::<Value>().await.unwrap()["job"]
+    let job = started.json::<Value>().await.unwrap()["job_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -139,7 +139,7 @@ async fn a_worker_killed_mid_run_loses_no_job_and_repeats_no_pve_task() {
         let response = call(
             &app,
             Method::POST,
-            &format!("/api/v1/guests/crash/{vmid}/power/{action}"),
+            &format!("/api/v1/guests/crash/{vmid}/actions/{action}"),
             &root,
             None,
         )

@@ -181,7 +181,7 @@ async fn a_rotated_certificate_blocks_calls_until_it_is_confirmed(engine: Engine
     assert_eq!(changed["health"]["expected"], old);
     assert_eq!(changed["health"]["seen"], new);
     // Calls through the server fail closed meanwhile.
-    let check = call(&app, Method::POST, "/api/v1/servers/rot/check", &root, None).await;
+    let check = call(&app, Method::POST, "/api/v1/servers/rot/test", &root, None).await;
     assert_eq!(check.status(), StatusCode::BAD_GATEWAY);
     let bad_pin = call(
         &app,
@@ -205,7 +205,7 @@ async fn a_rotated_certificate_blocks_calls_until_it_is_confirmed(engine: Engine
         s["health"]["state"] == "up"
     })
     .await;
-    let check = call(&app, Method::POST, "/api/v1/servers/rot/check", &root, None).await;
+    let check = call(&app, Method::POST, "/api/v1/servers/rot/test", &root, None).await;
     assert_eq!(check.status(), StatusCode::OK);
     sim.stop().await;
 }
