@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod headers;
 mod json;
+pub mod openapi;
 mod origin;
 mod request_id;
 
@@ -166,6 +167,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::guests::routes())
         .merge(crate::schedules::routes())
         .merge(crate::inventory::routes())
+        .merge(openapi::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

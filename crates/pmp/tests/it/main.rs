@@ -21,6 +21,7 @@ mod jobs;
 mod jobs_api;
 mod login;
 mod matrix;
+mod openapi;
 mod pve;
 mod pve_jobs;
 mod routes;
