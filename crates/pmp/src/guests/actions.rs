@@ -59,6 +59,12 @@ pub fn routes() -> Routes {
             Access::OnGuest(Privilege::GuestBackup),
             post(backup),
         )
+        .add(
+            "/api/v1/guests/{server}/{vmid}/actions/clone",
+            &["POST"],
+            Access::OnGuest(Privilege::GuestClone),
+            post(clone),
+        )
         // Each selected guest is checked in the handler, as the route guard does for one.
         .add(
             "/api/v1/guests/bulk",
@@ -326,4 +332,63 @@ async fn backup(
         },
     )
     .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloneRequest {
+    newid: u32,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    full: Option<bool>,
+}
+
+async fn clone(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((server, vmid)): Path<(String, u32)>,
+    ApiJson(body): ApiJson<CloneRequest>,
+) -> Result<Response, AppError> {
+    if !(100..=999_999_999).contains(&body.newid) {
+        return Err(AppError::BadRequest(
+            "the new VMID is 100 to 999999999".to_owned(),
+        ));
+    }
+    if state.inventory().guest(&server, body.newid).is_some() {
+        return Err(AppError::Conflict(format!(
+            "VMID {} is taken on this server",
+            body.newid
+        )));
+    }
+    if body
+        .name
+        .as_deref()
+        .is_some_and(|n| !n.split('.').all(pve::valid_node))
+    {
+        return Err(AppError::BadRequest(
+            "a guest name is a DNS name: letters, digits, '-' and '.'".to_owned(),
+        ));
+    }
+    if let Some(target) = &body.target {
+        let live = state
+            .inventory()
+            .server(&server)
+            .ok_or(AppError::NotFound)?;
+        if !live.nodes.iter().any(|n| &n.name == target) {
+            return Err(AppError::BadRequest(
+                "the target is not a node of this server".to_owned(),
+            ));
+        }
+    }
+    let template = row(&state, &server, vmid)?.template;
+    let op = Op::Clone {
+        newid: body.newid,
+        name: body.name,
+        target: body.target,
+        full: body.full.unwrap_or(!template),
+    };
+    enqueue(&state, &principal, &server, vmid, op).await
 }

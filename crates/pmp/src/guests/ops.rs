@@ -36,6 +36,14 @@ pub enum Op {
         storage: String,
         mode: String,
     },
+    Clone {
+        newid: u32,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        target: Option<String>,
+        full: bool,
+    },
 }
 
 /// Which snapshots of a series (names starting with `{prefix}-`) to keep.
@@ -88,6 +96,7 @@ impl Op {
             Self::Rollback { name } => format!("roll back to {name}"),
             Self::Migrate { target } => format!("migrate to {target}"),
             Self::Backup { storage, .. } => format!("back up to {storage}"),
+            Self::Clone { newid, .. } => format!("clone to {newid}"),
         }
     }
 
@@ -107,6 +116,7 @@ impl Op {
                 GuestKind::Lxc => "vzmigrate".to_owned(),
             },
             Self::Backup { .. } => "vzdump".to_owned(),
+            Self::Clone { .. } => format!("{prefix}clone"),
         }
     }
 
@@ -139,6 +149,21 @@ impl Op {
                     _ => BackupMode::Snapshot,
                 };
                 client.backup(vmid, storage, mode, "{{guestname}}").await
+            }
+            Self::Clone {
+                newid,
+                name,
+                target,
+                full,
+            } => {
+                let request = pve::CloneRequest {
+                    newid: *newid,
+                    name: name.clone(),
+                    target: target.clone(),
+                    full: *full,
+                    pool: None,
+                };
+                client.clone_guest(vmid, &request).await
             }
         }
     }

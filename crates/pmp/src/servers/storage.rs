@@ -1,4 +1,4 @@
-//! Storage, read live from PVE: each node's storages with usage and capacity (and the
+//! Storage and node metrics, read live from PVE: each node's storages with usage and capacity (and the
 //! cluster's totals, shared storages counted once), a storage's content (ISO images,
 //! templates, backups, disks), and a guest's backups with the age of the newest. Storage
 //! belongs to a server, so seeing it needs `server.view` there; a guest's backups need
@@ -38,6 +38,12 @@ pub fn routes() -> Routes {
             &["GET"],
             Access::OnGuest(Privilege::GuestView),
             get(backups),
+        )
+        .add(
+            "/api/v1/servers/{server}/nodes/{node}/metrics",
+            &["GET"],
+            view,
+            get(node_metrics),
         )
 }
 
@@ -170,4 +176,33 @@ async fn backups(
         .and_then(|c| c.ctime)
         .map(|t| now.saturating_sub(t));
     Ok(Json(serde_json::json!({ "backups": found.iter().map(volume).collect::<Vec<_>>(), "newest_age_secs": newest_age })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsQuery {
+    #[serde(default)]
+    timeframe: Option<String>,
+}
+
+/// A node's RRD points (CPU, memory, network) over the time frame.
+async fn node_metrics(
+    State(state): State<AppState>,
+    Path((server, node)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<MetricsQuery>,
+) -> Result<Response, AppError> {
+    let node = Node::parse(&node).map_err(|_| AppError::NotFound)?;
+    let frame = crate::guests::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
+        AppError::BadRequest("timeframe is hour, day, week, month or year".to_owned())
+    })?;
+    let points = client(&state, &server)
+        .await?
+        .node_rrd(node.as_str(), frame, false)
+        .await
+        .map_err(|e| upstream(&e))?;
+    let body: Vec<_> = points
+        .iter()
+        .map(|p| serde_json::json!({ "time": p.time, "cpu": p.cpu, "memused": p.memused, "memtotal": p.memtotal, "netin": p.netin, "netout": p.netout }))
+        .collect();
+    Ok(Json(body).into_response())
 }

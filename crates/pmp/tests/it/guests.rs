@@ -153,6 +153,41 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     .await;
     assert_eq!(tasks_of(&sim, "qmshutdown", vmid), 1);
 
+    // A clone lands on the chosen node under the new VMID; a taken VMID is refused at once.
+    let clone = call(
+        &app,
+        Method::POST,
+        &format!("{base}/actions/clone"),
+        &root,
+        Some(json!({ "newid": 900, "name": "copy", "target": "pve3" })),
+    )
+    .await;
+    assert_eq!(clone.status(), StatusCode::ACCEPTED);
+    let job = clone.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
+    until(&app, "/api/v1/guests/acts/900", &root, |g| {
+        g["node"] == "pve3" && g["name"] == "copy"
+    })
+    .await;
+    let taken = call(
+        &app,
+        Method::POST,
+        &format!("{base}/actions/clone"),
+        &root,
+        Some(json!({ "newid": 900 })),
+    )
+    .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let metrics = get_json(
+        &app,
+        "/api/v1/servers/acts/nodes/pve1/metrics?timeframe=day",
+        &root,
+    )
+    .await;
+    assert_eq!(metrics.as_array().unwrap().len(), 70);
     // PVE's own refusal ends the job as failed, with PVE's sentence.
     let again = call(
         &app,
