@@ -124,6 +124,22 @@ impl Grants {
         }
     }
 
+    /// What every guest, node and pool of `server` holds at least: what the server's and the
+    /// root's entries pass down (a scoped token counts only if its scope is one of those two).
+    /// Lists use it to skip the per-guest check when the answer is the same for all.
+    pub fn below_server(&self, server: &crate::ids::ServerId) -> PrivSet {
+        let paths = [AclPath::Server(server.clone()), AclPath::Root];
+        let set = paths
+            .iter()
+            .filter_map(|p| self.slots.get(p))
+            .fold(PrivSet::EMPTY, |set, slot| set.union(slot.below));
+        match &self.scope {
+            None => set,
+            Some(scope) if paths.contains(&scope.path) => set.intersection(scope.privileges),
+            Some(_) => PrivSet::EMPTY,
+        }
+    }
+
     /// Allows `privilege` on `target`, or says why not.
     pub fn authorize(&self, privilege: Privilege, target: Target) -> Result<Authorized, Denied> {
         if self.privileges_at(&target).contains(privilege) {

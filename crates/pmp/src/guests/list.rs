@@ -90,13 +90,19 @@ fn matches(row: &GuestRow, query: &Query) -> bool {
 
 /// The page of guests `query` asks for, among those `grants` may see.
 pub fn page(inventory: &Inventory, grants: &Grants, query: &Query) -> Page {
-    let mut rows: Vec<GuestRow> = inventory
-        .all()
-        .iter()
-        .flat_map(|(_, state)| state.guests.iter())
-        .filter(|row| matches(row, query) && visible(grants, row))
-        .cloned()
-        .collect();
+    let servers = inventory.all();
+    let mut rows: Vec<&GuestRow> = Vec::new();
+    for (id, state) in &servers {
+        // Granted on the whole server (or everything): no guest needs its own check.
+        let everyone = ServerId::parse(id)
+            .is_ok_and(|s| grants.below_server(&s).contains(Privilege::GuestView));
+        rows.extend(
+            state
+                .guests
+                .iter()
+                .filter(|row| matches(row, query) && (everyone || visible(grants, row))),
+        );
+    }
     match query.sort.as_deref().unwrap_or("server") {
         "name" => rows.sort_by_cached_key(|r| r.name.to_lowercase()),
         "status" => rows.sort_by(|a, b| a.status.cmp(&b.status)),
@@ -104,7 +110,8 @@ pub fn page(inventory: &Inventory, grants: &Grants, query: &Query) -> Page {
         "cpu" => rows.sort_by(|a, b| a.cpu.total_cmp(&b.cpu)),
         "mem" => rows.sort_by_key(|r| r.mem),
         "vmid" => rows.sort_by_key(|r| r.vmid),
-        _ => rows.sort_by(|a, b| (&a.server, a.vmid).cmp(&(&b.server, b.vmid))),
+        // "server" (the default): already in server and VMID order, as the inventory keeps it.
+        _ => {}
     }
     if query.desc == Some(true) {
         rows.reverse();
@@ -116,6 +123,7 @@ pub fn page(inventory: &Inventory, grants: &Grants, query: &Query) -> Page {
         .into_iter()
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
+        .cloned()
         .collect();
     Page {
         items,
