@@ -291,6 +291,27 @@ pub fn backoff_ms(attempt: i64) -> i64 {
     base + jitter
 }
 
+/// The final state, result and error `outcome` records; none for one that goes back to the
+/// queue (a retryable error, a waiting parent).
+fn ending(outcome: &Outcome) -> Option<(State, Option<String>, Option<String>)> {
+    match outcome {
+        Outcome::Succeeded(value) => Some((State::Succeeded, Some(value.to_string()), None)),
+        Outcome::Error {
+            message,
+            retryable: false,
+        } => Some((State::Failed, None, Some(message.clone()))),
+        Outcome::Cancelled => Some((
+            State::Cancelled,
+            None,
+            Some("cancelled on request".to_owned()),
+        )),
+        Outcome::Error {
+            retryable: true, ..
+        }
+        | Outcome::Waiting(_) => None,
+    }
+}
+
 /// Records how `owner`'s run of `id` ended; false when the lease was lost (nothing changes).
 pub async fn finish(db: &Db, id: &str, owner: &str, outcome: &Outcome) -> Result<bool, DbError> {
     const DONE: &str = "UPDATE jobs SET state = $3, result = $4, error = $5, lease_owner = NULL, \
@@ -303,30 +324,18 @@ pub async fn finish(db: &Db, id: &str, owner: &str, outcome: &Outcome) -> Result
     const WAIT: &str = "UPDATE jobs SET state = 'queued', run_at_ms = $3, attempts = attempts - 1, \
         lease_owner = NULL, lease_until_ms = NULL WHERE id = $1 AND lease_owner = $2 AND state = 'running'";
     let now = now_ms();
-    let changed = match outcome {
-        Outcome::Waiting(delay_ms) => {
-            with_pool!(db, pool => sqlx::query(WAIT).bind(id).bind(owner).bind(now + delay_ms).execute(pool).await?.rows_affected())
-        }
-        Outcome::Error {
-            message,
-            retryable: true,
-        } => {
-            let attempts: i64 = with_pool!(db, pool => sqlx::query_scalar(ATTEMPTS).bind(id).fetch_optional(pool).await?).unwrap_or(1);
-            with_pool!(db, pool => sqlx::query(RETRY).bind(id).bind(owner).bind(now + backoff_ms(attempts)).bind(message).bind(now).execute(pool).await?.rows_affected())
-        }
-        other => {
-            let (state, result, error) = match other {
-                Outcome::Succeeded(value) => (State::Succeeded, Some(value.to_string()), None),
-                Outcome::Error { message, .. } => (State::Failed, None, Some(message.clone())),
-                Outcome::Cancelled => (
-                    State::Cancelled,
-                    None,
-                    Some("cancelled on request".to_owned()),
-                ),
-                Outcome::Waiting(_) => unreachable!("handled above"),
-            };
-            with_pool!(db, pool => sqlx::query(DONE).bind(id).bind(owner).bind(state.as_str()).bind(result).bind(error).bind(now).execute(pool).await?.rows_affected())
-        }
+    let changed = if let Some((state, result, error)) = ending(outcome) {
+        with_pool!(db, pool => sqlx::query(DONE).bind(id).bind(owner).bind(state.as_str()).bind(result).bind(error).bind(now).execute(pool).await?.rows_affected())
+    } else if let Outcome::Waiting(delay_ms) = outcome {
+        with_pool!(db, pool => sqlx::query(WAIT).bind(id).bind(owner).bind(now + delay_ms).execute(pool).await?.rows_affected())
+    } else {
+        // A retryable error: back to the queue after the backoff, or dead when out of attempts.
+        let message = match outcome {
+            Outcome::Error { message, .. } => message.as_str(),
+            _ => "",
+        };
+        let attempts: i64 = with_pool!(db, pool => sqlx::query_scalar(ATTEMPTS).bind(id).fetch_optional(pool).await?).unwrap_or(1);
+        with_pool!(db, pool => sqlx::query(RETRY).bind(id).bind(owner).bind(now + backoff_ms(attempts)).bind(message).bind(now).execute(pool).await?.rows_affected())
     };
     Ok(changed == 1)
 }
