@@ -74,6 +74,8 @@ struct AccessPage {
     who: String,
     path: String,
     effective: Option<Vec<Effective>>,
+    /// Only the entries on `path` are listed (the page opened from a server or guest).
+    on_path: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,10 +96,9 @@ async fn show(
         |e: crate::db::DbError| PageError::in_shell(AppError::internal(e), viewer.shell.clone());
     let db = state.db();
     let users = users::list(db).await.map_err(fail)?;
-    let effective = match (
-        users.iter().find(|u| u.id == question.user),
-        AclPath::parse(&question.path),
-    ) {
+    let asked = AclPath::parse(&question.path);
+    let on_path = asked.is_ok();
+    let effective = match (users.iter().find(|u| u.id == question.user), asked) {
         (Some(user), Ok(path)) => Some(explain(state, user, path).await.map_err(fail)?),
         _ => None,
     };
@@ -110,13 +111,19 @@ async fn show(
         shell: viewer.shell.clone(),
         roles: admin::roles(db).await.map_err(fail)?,
         groups: admin::groups(db).await.map_err(fail)?,
-        entries: admin::entries(db).await.map_err(fail)?,
+        entries: admin::entries(db)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .filter(|e| !on_path || e.path == question.path)
+            .collect(),
         users,
         privileges: Privilege::ALL.iter().map(|p| p.as_str()).collect(),
         error,
         who: question.user,
         path: question.path,
         effective,
+        on_path,
     };
     render(&page, status)
 }
@@ -126,7 +133,16 @@ async fn explain(
     user: &User,
     path: AclPath,
 ) -> Result<Vec<Effective>, crate::db::DbError> {
-    let target = Target::from(path);
+    // A guest is placed on its current node and pool, so entries there count as they do
+    // for the guest's own routes.
+    let placed = match &path {
+        AclPath::Guest(g) => state
+            .inventory()
+            .guest(g.server.as_str(), g.vmid.get())
+            .and_then(|row| crate::guests::list::target(&row)),
+        _ => None,
+    };
+    let target = placed.unwrap_or_else(|| Target::from(path));
     let grants = store::grants_of(state.db(), &user.id).await?;
     Ok(grants
         .effective(&target)

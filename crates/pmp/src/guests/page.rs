@@ -93,6 +93,7 @@ struct DetailPage {
     frame: &'static str,
     may_power: bool,
     may_snapshot: bool,
+    may_manage_access: bool,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +184,10 @@ async fn detail(
     let page = DetailPage {
         may_power: may(Privilege::GuestPower),
         may_snapshot: may(Privilege::GuestSnapshot),
+        may_manage_access: viewer
+            .grants
+            .authorize(Privilege::UserManage, crate::access::Target::Root)
+            .is_ok(),
         memory: format!(
             "{} / {}",
             human(guest.mem as f64, "B"),

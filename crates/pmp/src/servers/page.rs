@@ -195,6 +195,7 @@ struct DetailPage {
     may_manage: bool,
     self_test: Option<pve::SelfTest>,
     problem: Option<String>,
+    may_manage_access: bool,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +243,10 @@ async fn detail(
         may_manage,
         self_test,
         problem,
+        may_manage_access: viewer
+            .grants
+            .authorize(Privilege::UserManage, Target::Root)
+            .is_ok(),
     };
     render(&page, StatusCode::OK)
 }

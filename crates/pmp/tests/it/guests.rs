@@ -491,6 +491,59 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
             "{bad}: {status}"
         );
     }
+    // Access to one guest, from its own page: the entries on its path, and the effective
+    // permissions of someone granted through the guest's pool (the inventory places it).
+    let pooled = get_json(&app, "/api/v1/guests?per_page=500", &root).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["pool"].is_string())
+        .cloned()
+        .unwrap();
+    let (pool, pooled_vmid) = (
+        pooled["pool"].as_str().unwrap().to_owned(),
+        pooled["vmid"].as_u64().unwrap(),
+    );
+    let poolie = app.create_user("poolie", false).await;
+    grant(
+        &app,
+        &root,
+        &poolie,
+        &format!("/pools/ten/{pool}"),
+        "tenant",
+    )
+    .await;
+    let admin_cookie = app.sign_in("root").await;
+    let page = app
+        .get_with(
+            &format!("/access?path=/guests/ten/{pooled_vmid}&user={poolie}"),
+            &admin_cookie,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("role tenant on /pools/ten/{pool}")),
+        "the pool grant explains it"
+    );
+    let own = app
+        .get_with(&format!("/access?path=/guests/ten/{mine}"), &admin_cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        own.contains(&format!("/guests/ten/{mine}")) && !own.contains("/servers/ten</code>"),
+        "only this guest's entries"
+    );
+    let guest_page = app
+        .get_with(&format!("/guests/ten/{mine}"), &admin_cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(guest_page.contains("data-guest-access"));
     // Hostile notes and names: refused where PVE would refuse, shown inert everywhere else.
     let config = format!("/api/v1/guests/ten/{mine}/config");
     let notes =
