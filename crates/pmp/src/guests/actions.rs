@@ -228,12 +228,33 @@ async fn snapshot(
     .await
 }
 
+/// The snapshot `name` of the guest, resolved through the guest: one that is not the
+/// guest's own (another guest's, or none) answers 404 before anything is queued.
+async fn own_snapshot(
+    state: &AppState,
+    server: &str,
+    vmid: u32,
+    name: &str,
+) -> Result<String, AppError> {
+    let name = snapshot_name(name).map_err(|_| AppError::NotFound)?;
+    let list = super::api::client(state, server)
+        .await?
+        .snapshots(vmid)
+        .await
+        .map_err(|e| crate::servers::upstream(&e))?;
+    if list.iter().any(|s| s.name == name && name != "current") {
+        Ok(name)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
 async fn delete_snapshot(
     State(state): State<AppState>,
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let name = snapshot_name(&name)?;
+    let name = own_snapshot(&state, &server, vmid, &name).await?;
     enqueue(
         &state,
         &principal,
@@ -249,7 +270,7 @@ async fn rollback(
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let name = snapshot_name(&name)?;
+    let name = own_snapshot(&state, &server, vmid, &name).await?;
     enqueue(&state, &principal, &server, vmid, Op::Rollback { name }).await
 }
 

@@ -17,7 +17,8 @@ use axum::extract::RawPathParams;
 use axum::http::request::Parts;
 
 use crate::access::{Authorized, Grants, Privilege, Target};
-use crate::http::{AppError, AppState, PageError};
+use crate::http::{AppError, AppState, Client, PageError};
+use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::ids::{ServerId, Vmid};
@@ -74,14 +75,36 @@ fn resource(
     })
 }
 
+/// Whether the server a route names exists (guests are checked against the inventory in
+/// `resource`; a server may be stored before its first poll).
+async fn server_exists(access: Access, params: &[(String, String)], state: &AppState) -> bool {
+    if !matches!(access, Access::OnServer(_)) {
+        return true;
+    }
+    let Some(id) = params
+        .iter()
+        .find(|(k, _)| k == "server")
+        .and_then(|(_, v)| ServerId::parse(v).ok())
+    else {
+        return false;
+    };
+    state.inventory().server(id.as_str()).is_some()
+        || crate::servers::store::get(state.db(), &id)
+            .await
+            .is_ok_and(|s| s.is_some())
+}
+
 /// Authorizes `access` for `grants`: the proof, nothing to check, or the refusal (404 when
-/// the resource is not even visible).
-fn decide(
+/// the resource does not exist or is not even visible).
+async fn decide(
     access: Access,
     params: &[(String, String)],
     state: &AppState,
     grants: &Grants,
 ) -> Result<Option<Authorized>, AppError> {
+    if !server_exists(access, params, state).await {
+        return Err(AppError::NotFound);
+    }
     let Some((privilege, target, view)) = resource(access, params, state)? else {
         return Ok(None);
     };
@@ -193,13 +216,16 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
         };
-        match decide(access, &params, &state, &principal.grants) {
+        match decide(access, &params, &state, &principal.grants).await {
             Ok(proof) => {
                 if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);
                 }
             }
-            Err(e) => return e.into_response(),
+            Err(e) => {
+                record_refusal(&state, &principal.user, &principal.client, &parts, &e).await;
+                return e.into_response();
+            }
         }
         parts.extensions.insert(principal);
     } else {
@@ -207,17 +233,43 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
             Ok(viewer) => viewer,
             Err(redirect) => return redirect,
         };
-        match decide(access, &params, &state, &viewer.grants) {
+        match decide(access, &params, &state, &viewer.grants).await {
             Ok(proof) => {
                 if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);
                 }
             }
-            Err(e) => return PageError::in_shell(e, viewer.shell.clone()).into_response(),
+            Err(e) => {
+                let client = match Client::from_request_parts(&mut parts, &state).await {
+                    Ok(client) => client,
+                    Err(never) => match never {},
+                };
+                record_refusal(&state, &viewer.user, &client, &parts, &e).await;
+                return PageError::in_shell(e, viewer.shell.clone()).into_response();
+            }
         }
         parts.extensions.insert(viewer);
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Records a refusal for the audit trail: who asked for what, where (the path only; a query
+/// string may carry secrets). Probing for other people's ids leaves a trace this way.
+async fn record_refusal(
+    state: &AppState,
+    user: &crate::identity::users::User,
+    client: &Client,
+    parts: &Parts,
+    error: &AppError,
+) {
+    let why = match error {
+        AppError::NotFound => "not found or not visible",
+        _ => "privilege missing",
+    };
+    let detail = format!("{} {}: {why}", parts.method, parts.uri.path());
+    let subject = Subject::user(&user.id, &user.username);
+    // A failure is logged by `record`; the refusal stands either way.
+    let _ = events::record(state.db(), Kind::AccessDenied, subject, client, &detail).await;
 }
 
 fn refused(denied: &crate::access::Denied) -> AppError {

@@ -34,6 +34,7 @@ pub enum Kind {
     AccessChanged,
     ServerChanged,
     GuestAction,
+    AccessDenied,
 }
 
 impl Kind {
@@ -62,6 +63,7 @@ impl Kind {
             Self::AccessChanged => "access.changed",
             Self::ServerChanged => "server.changed",
             Self::GuestAction => "guest.action",
+            Self::AccessDenied => "access.denied",
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The authorization matrix, on both engines, over two simulated servers: three tenants, an
 //! operator of one server, a viewer and an auditor of everything. For every guest route (from
-//! the route table) × principal × owned, foreign and nonexistent guest, the answer is what the
-//! roles say: allowed, 403 when the guest is visible but the privilege is missing, 404 when
-//! it is not visible (exactly like a guest that does not exist). Lists and counts show only
-//! what each may see.
+//! the route table) × principal × owned, foreign and nonexistent guest, and every server route
+//! × principal × granted, other and nonexistent server, the answer is what the roles say:
+//! allowed, 403 when the resource is visible but the privilege is missing, 404 when it is not
+//! visible (exactly like one that does not exist), and each refusal leaves an audit entry.
+//! Foreign ids in bodies, queries and nested names (snapshots) answer 404 too. Lists and
+//! counts show only what each may see.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +45,9 @@ const OPERATOR: &[Privilege] = &[
     Privilege::GuestConfig,
     Privilege::GuestClone,
     Privilege::GuestMigrate,
+    Privilege::ServerView,
 ];
-const VIEW: &[Privilege] = &[Privilege::GuestView];
+const VIEW: &[Privilege] = &[Privilege::GuestView, Privilege::ServerView];
 
 fn holds(reach: &Reach, server: &str, vmid: u64, privilege: Privilege) -> bool {
     match reach {
@@ -152,7 +155,7 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
                     .replace("{server}", server)
                     .replace("{vmid}", &vmid.to_string())
                     .replace("{action}", "start")
-                    .replace("{snapshot}", "before-upgrade-1");
+                    .replace("{snapshot}", "nosuch");
                 let body = (*method != Method::GET).then(|| json!({}));
                 let status = call(&app, method.clone(), &path, bearer, body)
                     .await
@@ -168,6 +171,8 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
                 let ok = match verdict {
                     "hidden" => status == StatusCode::NOT_FOUND,
                     "forbidden" => status == StatusCode::FORBIDDEN,
+                    // A snapshot is resolved through its guest: one it does not have is 404.
+                    _ if template.contains("{snapshot}") => status == StatusCode::NOT_FOUND,
                     _ => ![
                         StatusCode::UNAUTHORIZED,
                         StatusCode::FORBIDDEN,
@@ -202,6 +207,148 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
             "{name}: {servers}"
         );
     }
+    // Server routes: visible with server.view there, managed by nobody here.
+    let server_routes: Vec<(Method, &str, Privilege)> = table
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/servers/{server}"))
+        .flat_map(|r| {
+            let Access::OnServer(p) = r.access else {
+                panic!("{} declares no server privilege", r.path)
+            };
+            r.methods
+                .iter()
+                .map(move |m| (Method::from_bytes(m.as_bytes()).unwrap(), r.path, p))
+        })
+        .collect();
+    for (name, _, _, reach) in &people {
+        for server in ["alpha", "beta", "nowhere"] {
+            for (method, template, privilege) in &server_routes {
+                let path = template
+                    .replace("{server}", server)
+                    .replace("{node}", "pve1")
+                    .replace("{storage}", "local");
+                let body = (*method != Method::GET).then(|| json!({}));
+                let status = call(&app, method.clone(), &path, &tokens[name], body)
+                    .await
+                    .status();
+                let holds = |p: Privilege| matches!(reach, Reach::Servers(servers, privs) if servers.contains(&server) && privs.contains(&p));
+                let verdict = if !holds(Privilege::ServerView) {
+                    "hidden"
+                } else if holds(*privilege) {
+                    "allowed"
+                } else {
+                    "forbidden"
+                };
+                let ok = match verdict {
+                    "hidden" => status == StatusCode::NOT_FOUND,
+                    "forbidden" => status == StatusCode::FORBIDDEN,
+                    _ => ![
+                        StatusCode::UNAUTHORIZED,
+                        StatusCode::FORBIDDEN,
+                        StatusCode::NOT_FOUND,
+                    ]
+                    .contains(&status),
+                };
+                assert!(
+                    ok,
+                    "{name} {method} {path}: expected {verdict}, got {status}"
+                );
+                *counts.entry(verdict).or_default() += 1;
+                cells += 1;
+            }
+        }
+    }
+    // Foreign ids in bodies and queries, and a foreign snapshot name on one's own guest.
+    let tenant1 = &tokens["tenant1"];
+    let foreign = json!([{ "server": "beta", "vmid": guests[2].1 }]);
+    let bulk = call(
+        &app,
+        Method::POST,
+        "/api/v1/guests/bulk",
+        tenant1,
+        Some(json!({ "op": "power", "action": "start", "guests": foreign })),
+    )
+    .await;
+    assert_eq!(bulk.status(), StatusCode::NOT_FOUND);
+    let schedule = json!({ "name": "x", "cron": "* * * * *", "timezone": "UTC", "action": { "op": "power", "action": "start", "guests": foreign } });
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/schedules",
+            tenant1,
+            Some(schedule)
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get_json(&app, "/api/v1/guests?server=beta", tenant1).await["total"],
+        0
+    );
+    let theirs = format!("/api/v1/guests/beta/{}/snapshots", guests[2].1);
+    let taken = call(
+        &app,
+        Method::POST,
+        &theirs,
+        &root,
+        Some(json!({ "name": "only_theirs" })),
+    )
+    .await;
+    let job = taken.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        crate::pve::job_end(&app, &root, &job).await["state"],
+        "succeeded"
+    );
+    let mine = format!("/api/v1/guests/alpha/{}/snapshots/only_theirs", guests[0].1);
+    assert_eq!(
+        call(&app, Method::DELETE, &mine, tenant1, None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            &format!("{mine}/rollback"),
+            tenant1,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            &format!("{theirs}/only_theirs"),
+            &tokens["tenant3"],
+            None
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED,
+        "its owner may"
+    );
+    // Every refusal left an audit entry.
+    let denied = app
+        .event_kinds()
+        .await
+        .iter()
+        .filter(|k| *k == "access.denied")
+        .count();
+    let refusals =
+        counts.get("hidden").copied().unwrap_or(0) + counts.get("forbidden").copied().unwrap_or(0);
+    assert!(
+        denied >= refusals,
+        "{denied} access.denied events for {refusals} refusals"
+    );
     // Jobs: each tenant sees their own only.
     for (name, ..) in people.iter().take(3) {
         let jobs = get_json(&app, "/api/v1/jobs?limit=500", &tokens[name]).await;
@@ -216,12 +363,17 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
         );
     }
     println!(
-        "authorization matrix: {cells} cells ({} routes x {} principals x 4 guests): {counts:?}",
+        "authorization matrix: {cells} cells ({} guest routes x {} principals x 4 guests + {} server routes x {} principals x 3 servers): {counts:?}",
         routes.len(),
+        people.len(),
+        server_routes.len(),
         people.len()
     );
     assert!(routes.len() >= 10, "every guest route is in the matrix");
-    assert_eq!(cells, routes.len() * people.len() * 4);
+    assert_eq!(
+        cells,
+        (routes.len() * 4 + server_routes.len() * 3) * people.len()
+    );
     alpha.stop().await;
     beta.stop().await;
 }
