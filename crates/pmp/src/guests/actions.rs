@@ -254,7 +254,12 @@ async fn delete_snapshot(
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let name = own_snapshot(&state, &server, vmid, &name).await?;
+    let found = own_snapshot(&state, &server, vmid, &name).await;
+    let what = format!(
+        "snapshot {server}/{vmid}/{}",
+        name.chars().take(40).collect::<String>()
+    );
+    let name = crate::http::access::audited(&state, &principal, &what, found).await?;
     enqueue(
         &state,
         &principal,
@@ -270,7 +275,12 @@ async fn rollback(
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let name = own_snapshot(&state, &server, vmid, &name).await?;
+    let found = own_snapshot(&state, &server, vmid, &name).await;
+    let what = format!(
+        "snapshot {server}/{vmid}/{}",
+        name.chars().take(40).collect::<String>()
+    );
+    let name = crate::http::access::audited(&state, &principal, &what, found).await?;
     enqueue(&state, &principal, &server, vmid, Op::Rollback { name }).await
 }
 

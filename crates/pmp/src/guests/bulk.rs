@@ -45,6 +45,15 @@ pub async fn bulk(
     principal: Principal,
     ApiJson(body): ApiJson<BulkRequest>,
 ) -> Result<Response, AppError> {
+    let result = queue_bulk(&state, &principal, body).await;
+    crate::http::access::audited(&state, &principal, "POST /api/v1/guests/bulk", result).await
+}
+
+async fn queue_bulk(
+    state: &AppState,
+    principal: &Principal,
+    body: BulkRequest,
+) -> Result<Response, AppError> {
     let privilege = match &body.op {
         Op::Power { action } if pve::PowerAction::parse(action).is_some() => Privilege::GuestPower,
         Op::Snapshot {
@@ -125,8 +134,8 @@ pub async fn bulk(
         .await
         .map_err(AppError::internal)?;
     audit(
-        &state,
-        (&principal).into(),
+        state,
+        principal.into(),
         &format!("bulk {description} on {count} guests (job {id})"),
     )
     .await?;

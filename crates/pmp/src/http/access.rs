@@ -272,6 +272,34 @@ async fn record_refusal(
     let _ = events::record(state.db(), Kind::AccessDenied, subject, client, &detail).await;
 }
 
+/// Passes `result` through, recording a 404 or 403 that a handler decided after the guard
+/// (an id in a body, a nested name) like the guard's own refusals.
+pub async fn audited<T>(
+    state: &AppState,
+    principal: &Principal,
+    what: &str,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let Err(error @ (AppError::NotFound | AppError::Forbidden(_))) = &result {
+        let why = if matches!(error, AppError::NotFound) {
+            "not found or not visible"
+        } else {
+            "privilege missing"
+        };
+        let subject = Subject::user(&principal.user.id, &principal.user.username);
+        let detail = format!("{what}: {why}");
+        let _ = events::record(
+            state.db(),
+            Kind::AccessDenied,
+            subject,
+            &principal.client,
+            &detail,
+        )
+        .await;
+    }
+    result
+}
+
 fn refused(denied: &crate::access::Denied) -> AppError {
     tracing::warn!(privilege = %denied.privilege, path = %denied.path, "request refused: privilege not granted");
     AppError::Forbidden(format!(

@@ -356,6 +356,8 @@ async fn create(
     principal: Principal,
     ApiJson(body): ApiJson<NewSchedule>,
 ) -> Result<Response, AppError> {
-    let schedule = create_schedule(&state, (&principal).into(), &body).await?;
+    let result = create_schedule(&state, (&principal).into(), &body).await;
+    let schedule =
+        crate::http::access::audited(&state, &principal, "POST /api/v1/schedules", result).await?;
     Ok((StatusCode::CREATED, Json(view(schedule))).into_response())
 }

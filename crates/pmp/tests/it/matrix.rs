@@ -259,6 +259,14 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
         }
     }
     // Foreign ids in bodies and queries, and a foreign snapshot name on one's own guest.
+    let denials = || async {
+        app.event_kinds()
+            .await
+            .iter()
+            .filter(|k| *k == "access.denied")
+            .count()
+    };
+    let before = denials().await;
     let tenant1 = &tokens["tenant1"];
     let foreign = json!([{ "server": "beta", "vmid": guests[2].1 }]);
     let bulk = call(
@@ -322,6 +330,10 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
         .await
         .status(),
         StatusCode::NOT_FOUND
+    );
+    assert!(
+        denials().await >= before + 4,
+        "bulk, schedule and both snapshot refusals are audited"
     );
     assert_eq!(
         call(
