@@ -203,6 +203,36 @@ impl Client {
         serde_json::from_value(value).map_err(|e| Error::Decode(format!("guest config: {e}")))
     }
 
+    /// The guest's network addresses (loopback and link-local left out): from the QEMU guest
+    /// agent, or a container's interfaces. PVE refuses for a stopped guest or a VM without
+    /// a running agent; that error is returned as is.
+    pub async fn guest_addresses(&self, vmid: u32) -> Result<Vec<std::net::IpAddr>, Error> {
+        let location = self.locate(vmid).await?;
+        let rest = match location.kind {
+            GuestKind::Qemu => "/agent/network-get-interfaces",
+            GuestKind::Lxc => "/interfaces",
+        };
+        let value = self.on_guest(vmid, Method::GET, rest, &[]).await?;
+        let interfaces = value
+            .get("result")
+            .unwrap_or(&value)
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut found: Vec<std::net::IpAddr> = interfaces
+            .iter()
+            .flat_map(|i| i["ip-addresses"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["ip-address"].as_str().and_then(|ip| ip.parse().ok()))
+            .filter(|ip: &std::net::IpAddr| match ip {
+                std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+                std::net::IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// Starts a power action; returns its task.
     pub async fn power(&self, vmid: u32, action: PowerAction) -> Result<Upid, Error> {
         let location = self.locate(vmid).await?;

@@ -56,6 +56,12 @@ pub fn routes() -> Routes {
             get(rrd),
         )
         .add(
+            "/api/v1/guests/{server}/{vmid}/addresses",
+            &["GET"],
+            Access::OnGuest(Privilege::GuestView),
+            get(addresses),
+        )
+        .add(
             "/api/v1/guests/{server}/{vmid}/snapshots",
             &["GET"],
             Access::OnGuest(Privilege::GuestView),
@@ -239,4 +245,18 @@ async fn snapshots(
         .map(|s| serde_json::json!({ "name": s.name, "description": s.description, "parent": s.parent, "snaptime": s.snaptime, "vmstate": s.vmstate }))
         .collect();
     Ok(Json(body).into_response())
+}
+
+/// The guest's network addresses, from its agent or its container interfaces.
+async fn addresses(
+    State(state): State<AppState>,
+    Path((server, vmid)): Path<(String, u32)>,
+) -> Result<Response, AppError> {
+    let found = client(&state, &server)
+        .await?
+        .guest_addresses(vmid)
+        .await
+        .map_err(|e| upstream(&e))?;
+    let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+    Ok(Json(serde_json::json!({ "addresses": list })).into_response())
 }

@@ -86,6 +86,8 @@ struct DetailPage {
     guest: GuestRow,
     memory: String,
     notes: Option<String>,
+    /// From the guest agent or the container, while running.
+    addresses: Vec<String>,
     problem: Option<String>,
     snapshots: Vec<Snapshot>,
     charts: Vec<String>,
@@ -126,11 +128,17 @@ async fn detail(
         Vec::new(),
         state.rrd().get(&server, vmid, frame.name()),
     );
+    let mut addresses = Vec::new();
     match super::api::client(&state, &server).await {
         Ok(client) => {
             match client.guest_config(vmid).await {
                 Ok(config) => notes = config.description,
                 Err(e) => problem = Some(e.to_string()),
+            }
+            if guest.status == "running"
+                && let Ok(found) = client.guest_addresses(vmid).await
+            {
+                addresses = found.iter().map(ToString::to_string).collect();
             }
             if let Ok(list) = client.snapshots(vmid).await {
                 snapshots = list
@@ -196,6 +204,7 @@ async fn detail(
         shell: viewer.shell.clone(),
         guest,
         notes,
+        addresses,
         problem,
         snapshots,
         charts,

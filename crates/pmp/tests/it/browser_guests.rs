@@ -157,6 +157,11 @@ async fn add_a_server_see_guests_start_one_live_snapshot_and_graphs() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let addresses = text(&browser, "[data-guest-addresses]").await;
+    assert!(
+        addresses.contains("fd00:10::"),
+        "the running guest's addresses: {addresses}"
+    );
     let charts = browser
         .client
         .find_all(Locator::Css("[data-graphs] svg.chart"))

@@ -93,6 +93,12 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         "the PVE task log is copied: {lines:?}"
     );
     until(&app, &base, &root, |g| g["status"] == "running").await;
+    let addresses = get_json(&app, &format!("{base}/addresses"), &root).await;
+    assert_eq!(
+        addresses["addresses"].as_array().unwrap().len(),
+        2,
+        "{addresses}"
+    );
 
     // A snapshot, listed live from PVE afterwards.
     let snap = call(

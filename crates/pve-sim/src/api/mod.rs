@@ -5,6 +5,7 @@
 
 mod access;
 mod actions;
+mod agent;
 mod check;
 mod clone;
 mod cluster;
@@ -152,6 +153,7 @@ fn table() -> Vec<Row> {
     rows.extend(storage::routes());
     rows.extend(metrics::routes());
     rows.extend(console::routes());
+    rows.extend(agent::routes());
     // Last: the conformance walk moves its guests away with these.
     rows.extend(migrate::routes());
     rows

@@ -71,6 +71,12 @@ async fn a_guest_migrated_between_calls_is_still_found() {
     assert_eq!(client.locate(vmid).await.unwrap().node, "pve3");
     assert_eq!(client.guest_status(vmid).await.unwrap().status, "running");
     assert!(client.guest_config(vmid).await.unwrap().name.is_some());
+    let addresses = client.guest_addresses(vmid).await.unwrap();
+    assert_eq!(
+        addresses.len(),
+        2,
+        "IPv4 and IPv6, no loopback: {addresses:?}"
+    );
     assert!(matches!(
         client.migrate(vmid, "../pve2").await,
         Err(pve::Error::Invalid(_))
