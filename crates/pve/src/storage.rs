@@ -148,15 +148,22 @@ impl Client {
         self.get("/pools", &[]).await
     }
 
-    /// Backs the guest up to `storage` now, zstd-compressed; returns the task.
+    /// Backs the guest up to `storage` now, compressed as `compress` (`0`, `gzip`, `lzo`,
+    /// `zstd`); returns the task.
     pub async fn backup(
         &self,
         vmid: u32,
         storage: &str,
         mode: BackupMode,
+        compress: &str,
         notes: &str,
     ) -> Result<Upid, Error> {
         check_storage(storage)?;
+        if !matches!(compress, "0" | "gzip" | "lzo" | "zstd") {
+            return Err(Error::Invalid(
+                "compression is 0, gzip, lzo or zstd".to_owned(),
+            ));
+        }
         let location = self.locate(vmid).await?;
         let mode = match mode {
             BackupMode::Snapshot => "snapshot",
@@ -167,7 +174,7 @@ impl Client {
             ("vmid", vmid.to_string()),
             ("storage", storage.to_owned()),
             ("mode", mode.to_owned()),
-            ("compress", "zstd".to_owned()),
+            ("compress", compress.to_owned()),
             ("notes-template", notes.to_owned()),
         ];
         let value = self

@@ -328,6 +328,8 @@ struct Backup {
     storage: String,
     #[serde(default)]
     mode: Option<String>,
+    #[serde(default)]
+    compress: Option<String>,
 }
 
 async fn backup(
@@ -352,6 +354,12 @@ async fn backup(
             "a storage id is letters, digits, '-', '_' and '.'".to_owned(),
         ));
     }
+    let compress = body.compress.unwrap_or_else(|| "zstd".to_owned());
+    if !matches!(compress.as_str(), "0" | "gzip" | "lzo" | "zstd") {
+        return Err(AppError::BadRequest(
+            "compression is 0, gzip, lzo or zstd".to_owned(),
+        ));
+    }
     enqueue(
         &state,
         &principal,
@@ -360,6 +368,7 @@ async fn backup(
         Op::Backup {
             storage: body.storage,
             mode,
+            compress,
         },
     )
     .await

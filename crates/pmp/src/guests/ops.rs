@@ -35,6 +35,8 @@ pub enum Op {
     Backup {
         storage: String,
         mode: String,
+        #[serde(default = "zstd")]
+        compress: String,
     },
     Clone {
         newid: u32,
@@ -142,13 +144,19 @@ impl Op {
             Self::DeleteSnapshot { name } => client.snapshot_delete(vmid, name).await,
             Self::Rollback { name } => client.snapshot_rollback(vmid, name).await,
             Self::Migrate { target } => client.migrate(vmid, target).await,
-            Self::Backup { storage, mode } => {
+            Self::Backup {
+                storage,
+                mode,
+                compress,
+            } => {
                 let mode = match mode.as_str() {
                     "suspend" => BackupMode::Suspend,
                     "stop" => BackupMode::Stop,
                     _ => BackupMode::Snapshot,
                 };
-                client.backup(vmid, storage, mode, "{{guestname}}").await
+                client
+                    .backup(vmid, storage, mode, compress, "{{guestname}}")
+                    .await
             }
             Self::Clone {
                 newid,
@@ -167,6 +175,10 @@ impl Op {
             }
         }
     }
+}
+
+fn zstd() -> String {
+    "zstd".to_owned()
 }
 
 /// A PVE failure as a job outcome: worth another attempt when PVE may simply not have been
@@ -206,6 +218,7 @@ mod tests {
         let backup = Op::Backup {
             storage: "local".into(),
             mode: "snapshot".into(),
+            compress: "zstd".into(),
         };
         assert_eq!(backup.worker_type(GuestKind::Lxc), "vzdump");
         let payload =

@@ -180,6 +180,16 @@ struct Update {
     name: Option<String>,
     #[serde(default)]
     enabled: Option<bool>,
+    #[serde(default)]
+    token_id: Option<String>,
+    #[serde(default)]
+    token_secret: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    totp_secret: Option<String>,
 }
 
 async fn update(
@@ -197,6 +207,26 @@ async fn update(
                 .ok_or_else(|| AppError::BadRequest(onboarding::NAME_RULE.to_owned()))
         })
         .transpose()?;
+    let credentials = onboarding::CredentialFields {
+        token_id: body.token_id,
+        token_secret: body.token_secret,
+        username: body.username,
+        password: body.password,
+        totp_secret: body.totp_secret,
+    };
+    if credentials.any() {
+        // New credentials are tried against the server (pinned as stored) before they are kept.
+        let auth = onboarding::checked_credentials(&credentials)?;
+        let server = store::get(state.db(), &id)
+            .await
+            .map_err(AppError::internal)?
+            .ok_or(AppError::NotFound)?;
+        let client = connect::client_for(&server, auth.to_pve()).map_err(connect_error)?;
+        client.version().await.map_err(|e| upstream(&e))?;
+        store::set_auth(state.db(), state.keys(), &id, &auth)
+            .await
+            .map_err(AppError::internal)?;
+    }
     if !store::update(state.db(), &id, name.as_deref(), body.enabled)
         .await
         .map_err(AppError::internal)?

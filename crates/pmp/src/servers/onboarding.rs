@@ -52,7 +52,39 @@ fn valid_userid(raw: &str) -> bool {
 }
 
 /// The credentials of the request: a token, or a user and password, never both.
+/// Credential fields as a request gives them.
+#[derive(Debug, Default)]
+pub struct CredentialFields {
+    pub token_id: Option<String>,
+    pub token_secret: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub totp_secret: Option<String>,
+}
+
+impl CredentialFields {
+    /// Whether any credential field is given.
+    pub fn any(&self) -> bool {
+        self.token_id.is_some()
+            || self.token_secret.is_some()
+            || self.username.is_some()
+            || self.password.is_some()
+            || self.totp_secret.is_some()
+    }
+}
+
 fn credentials(body: &NewServer) -> Result<NewAuth, AppError> {
+    checked_credentials(&CredentialFields {
+        token_id: body.token_id.clone(),
+        token_secret: body.token_secret.clone(),
+        username: body.username.clone(),
+        password: body.password.clone(),
+        totp_secret: body.totp_secret.clone(),
+    })
+}
+
+/// The credentials of a request: a token, or a user and password, never both.
+pub fn checked_credentials(body: &CredentialFields) -> Result<NewAuth, AppError> {
     let bad = |m: &str| AppError::BadRequest(m.to_owned());
     let secret_ok = |s: &str| !s.is_empty() && s.len() <= 512 && !s.chars().any(char::is_control);
     match (

@@ -196,6 +196,8 @@ struct DetailPage {
     self_test: Option<pve::SelfTest>,
     problem: Option<String>,
     may_manage_access: bool,
+    /// Per online node: its name and its CPU and memory graphs over the last hour.
+    graphs: Vec<(String, String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +236,7 @@ async fn detail(
             Err(e) => problem = Some(e.to_string()),
         }
     }
+    let graphs = node_graphs(&state, &id).await;
     let live = row(&state, server);
     let page = DetailPage {
         shell: viewer.shell.clone(),
@@ -243,12 +246,56 @@ async fn detail(
         may_manage,
         self_test,
         problem,
+        graphs,
         may_manage_access: viewer
             .grants
             .authorize(Privilege::UserManage, Target::Root)
             .is_ok(),
     };
     render(&page, StatusCode::OK)
+}
+
+/// CPU and memory graphs of each online node over the last hour, from cached RRD data; a node
+/// PVE cannot answer for is left out (the health line already says why).
+async fn node_graphs(state: &AppState, id: &ServerId) -> Vec<(String, String, String)> {
+    let Some(live) = state.inventory().server(id.as_str()) else {
+        return Vec::new();
+    };
+    let client = match connect::open(state.db(), state.keys(), id).await {
+        Ok(Some((_, client))) => client,
+        _ => return Vec::new(),
+    };
+    let mut graphs = Vec::new();
+    for node in live.nodes.iter().filter(|n| n.status == "online") {
+        let key = format!("{id}/{}", node.name);
+        let points = match state.rrd().get(&key, 0, "hour") {
+            Some(points) => points,
+            None => match client
+                .node_rrd(&node.name, pve::Timeframe::Hour, false)
+                .await
+            {
+                Ok(points) => {
+                    state.rrd().put(&key, 0, "hour", points.clone());
+                    points
+                }
+                Err(_) => continue,
+            },
+        };
+        let series = |f: fn(&pve::RrdPoint) -> f64| {
+            points.iter().map(|p| (p.time, f(p))).collect::<Vec<_>>()
+        };
+        let cpu = crate::guests::chart::svg("CPU", "%", &[("cpu", series(|p| p.cpu))]);
+        let memory = crate::guests::chart::svg(
+            "Memory",
+            "B",
+            &[
+                ("used", series(|p| p.memused)),
+                ("size", series(|p| p.memtotal)),
+            ],
+        );
+        graphs.push((node.name.clone(), cpu, memory));
+    }
+    graphs
 }
 
 async fn pin(

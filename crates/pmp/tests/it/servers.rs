@@ -159,6 +159,51 @@ async fn onboarding_pins_every_member_and_seals_the_secret(engine: Engine) {
             .await
             .contains(&"server.changed".to_owned())
     );
+    // The server's page graphs each online node.
+    let cookie = app.sign_in("root").await;
+    let page = app
+        .get_with("/servers/lab", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-node-graphs") && page.matches("<svg").count() >= 6,
+        "two graphs per node"
+    );
+    // New credentials are tried before they are kept; bad ones change nothing.
+    let bad = call(
+        &app,
+        Method::PATCH,
+        "/api/v1/servers/lab",
+        &root,
+        Some(json!({ "token_id": sim.token_id(), "token_secret": "wrong" })),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_GATEWAY);
+    let secret = sim.add_token("root@pam!rotated", false);
+    let good = call(
+        &app,
+        Method::PATCH,
+        "/api/v1/servers/lab",
+        &root,
+        Some(json!({ "token_id": "root@pam!rotated", "token_secret": secret })),
+    )
+    .await;
+    assert_eq!(good.status(), StatusCode::OK);
+    assert_eq!(
+        good.json::<Value>().await.unwrap()["auth_id"],
+        "root@pam!rotated"
+    );
+    let mixed = call(
+        &app,
+        Method::PATCH,
+        "/api/v1/servers/lab",
+        &root,
+        Some(json!({ "token_id": "root@pam!x", "username": "root@pam" })),
+    )
+    .await;
+    assert_eq!(mixed.status(), StatusCode::BAD_REQUEST);
     sim.stop().await;
 }
 

@@ -90,7 +90,13 @@ async fn clones_backups_and_storage_content_are_typed() {
     assert_eq!(client.locate(700).await.unwrap().node, "pve3");
 
     let upid = client
-        .backup(vmid, "local", BackupMode::Snapshot, "{{guestname}} nightly")
+        .backup(
+            vmid,
+            "local",
+            BackupMode::Snapshot,
+            "gzip",
+            "{{guestname}} nightly",
+        )
         .await
         .unwrap();
     assert_eq!(upid.kind, "vzdump");
@@ -114,6 +120,11 @@ async fn clones_backups_and_storage_content_are_typed() {
             .as_deref()
             .unwrap_or_default()
             .ends_with(" nightly")
+    );
+    assert!(
+        backups[0].volid.ends_with(".vma.gz"),
+        "{}",
+        backups[0].volid
     );
     let all = client.storage_content(&node, "local", None).await.unwrap();
     assert!(
