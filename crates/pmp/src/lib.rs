@@ -3,6 +3,7 @@
 //! in-process on a random port.
 
 pub mod access;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod demo;

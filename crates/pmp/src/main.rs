@@ -41,6 +41,9 @@ enum Command {
     /// Manage users from the command line.
     #[command(subcommand)]
     User(UserCommand),
+    /// Check the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Re-seal every stored secret under a new data key, in one transaction, and write the
     /// new key where the current one comes from (or to --new-key-file).
     RotateKey {
@@ -49,6 +52,15 @@ enum Command {
         /// Where to write the new key; needed when the key comes from PMP_SECRET_KEY.
         #[arg(long)]
         new_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and name the first entry that was edited, deleted or reordered.
+    Verify {
+        #[command(flatten)]
+        serve: ServeArgs,
     },
 }
 
@@ -169,6 +181,20 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let portal = pmp::server::Portal::start(&config).await?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
             pmp::server::run(portal, grace, stop).await
+        }
+        Command::Audit(AuditCommand::Verify { serve }) => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, &config.log_level);
+            let db = pmp::server::open_database(&config).await?;
+            let verdict = pmp::audit::verify(&db).await?;
+            db.close().await;
+            match verdict {
+                Ok(n) => {
+                    println!("the audit trail is intact: {n} chained entries verified");
+                    Ok(())
+                }
+                Err(broken) => Err(pmp::server::StartError::Refused(broken.to_string())),
+            }
         }
         Command::RotateKey {
             serve,

@@ -118,8 +118,6 @@ pub async fn record(
     client: &Client,
     detail: &str,
 ) -> Result<(), DbError> {
-    const SQL: &str = "INSERT INTO security_events \
-        (at, kind, user_id, username, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     tracing::info!(
         target: "pmp::security",
         event = kind.as_str(),
@@ -129,17 +127,17 @@ pub async fn record(
         "security event"
     );
     let detail: String = detail.chars().take(500).collect();
-    let result = with_pool!(db, pool => sqlx::query(SQL)
-        .bind(now())
-        .bind(kind.as_str())
-        .bind(subject.user_id)
-        .bind(subject.username)
-        .bind(client.ip.to_string())
-        .bind(&client.user_agent)
-        .bind(&detail)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()));
+    let ip = client.ip.to_string();
+    let entry = crate::audit::Entry {
+        at: now(),
+        kind: kind.as_str(),
+        user_id: subject.user_id,
+        username: subject.username,
+        ip: &ip,
+        user_agent: &client.user_agent,
+        detail: &detail,
+    };
+    let result = crate::audit::append(db, &entry).await;
     if let Err(e) = &result {
         tracing::error!(error = %e, event = kind.as_str(), "cannot store a security event");
     }

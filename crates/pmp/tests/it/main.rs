@@ -7,6 +7,7 @@
 mod access;
 mod account;
 mod api_auth;
+mod audit;
 mod browser;
 mod browser_guests;
 mod browser_jobs;

@@ -1,0 +1,148 @@
+//! The tamper-evident audit trail. Every security event (sign-ins, 2FA, tokens, users, access
+//! changes, servers, guest actions, refusals) is appended with the hash of the entry before
+//! it and its own SHA-256 over that and every field, in one transaction that holds a lock so
+//! that concurrent writers (on PostgreSQL, several instances) chain in order. `verify` walks
+//! the chain and names the first entry that does not fit: edited, deleted or reordered.
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use crate::db::{Db, DbError};
+use crate::with_pool;
+
+/// One event as written.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub at: i64,
+    pub kind: &'a str,
+    pub user_id: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    pub detail: &'a str,
+}
+
+/// Serializes appends within this process (SQLite has one writer anyway; PostgreSQL also
+/// takes a transaction-level advisory lock, for several processes).
+static APPEND: Mutex<()> = Mutex::const_new(());
+
+/// The lock key on PostgreSQL ("audit" in ASCII).
+const LOCK: i64 = 0x0061_7564_6974;
+
+fn hash(prev: &str, id: i64, e: &Entry<'_>) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &id.to_string(),
+        &e.at.to_string(),
+        e.kind,
+        e.user_id.unwrap_or(""),
+        e.username.unwrap_or(""),
+        e.ip,
+        e.user_agent,
+        e.detail,
+    ] {
+        // Length-prefixed, so no two different entries hash the same text.
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends `entry` to the chain; returns its sequence number.
+pub async fn append(db: &Db, entry: &Entry<'_>) -> Result<i64, DbError> {
+    const LAST: &str = "SELECT id, hash FROM security_events ORDER BY id DESC LIMIT 1";
+    const INSERT: &str = "INSERT INTO security_events \
+        (id, at, kind, user_id, username, ip, user_agent, detail, prev_hash, hash) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let _guard = APPEND.lock().await;
+    let id = with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if matches!(db, Db::Postgres(_)) {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LOCK).execute(&mut *tx).await?;
+        }
+        let last: Option<(i64, Option<String>)> = sqlx::query_as(LAST).fetch_optional(&mut *tx).await?;
+        let (id, prev) = match last {
+            Some((id, prev)) => (id + 1, prev.unwrap_or_default()),
+            None => (1, String::new()),
+        };
+        let own = hash(&prev, id, entry);
+        sqlx::query(INSERT)
+            .bind(id)
+            .bind(entry.at)
+            .bind(entry.kind)
+            .bind(entry.user_id)
+            .bind(entry.username)
+            .bind(entry.ip)
+            .bind(entry.user_agent)
+            .bind(entry.detail)
+            .bind(&prev)
+            .bind(&own)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        id
+    });
+    Ok(id)
+}
+
+/// Why the chain does not verify.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Broken {
+    #[error("audit entry #{0} was changed: its hash no longer matches its contents")]
+    Edited(i64),
+    #[error(
+        "audit entry #{0} does not follow the entry before it: an entry was deleted, inserted or reordered there"
+    )]
+    Unlinked(i64),
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: i64,
+    kind: String,
+    user_id: Option<String>,
+    username: Option<String>,
+    ip: String,
+    user_agent: String,
+    detail: String,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+}
+
+/// Walks the chain in order; returns how many entries it verified, or the first broken one.
+pub async fn verify(db: &Db) -> Result<Result<u64, Broken>, DbError> {
+    const ALL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail, prev_hash, hash \
+        FROM security_events ORDER BY id";
+    let rows: Vec<Row> = with_pool!(db, pool => sqlx::query_as(ALL).fetch_all(pool).await?);
+    let mut expected_prev: Option<String> = None;
+    let mut verified = 0;
+    for row in rows {
+        // Events from before the chain existed have no hash and may only come first.
+        let (Some(prev), Some(stored)) = (row.prev_hash.as_deref(), row.hash.as_deref()) else {
+            if expected_prev.is_some() {
+                return Ok(Err(Broken::Edited(row.id)));
+            }
+            continue;
+        };
+        if prev != expected_prev.as_deref().unwrap_or("") {
+            return Ok(Err(Broken::Unlinked(row.id)));
+        }
+        let entry = Entry {
+            at: row.at,
+            kind: &row.kind,
+            user_id: row.user_id.as_deref(),
+            username: row.username.as_deref(),
+            ip: &row.ip,
+            user_agent: &row.user_agent,
+            detail: &row.detail,
+        };
+        if hash(prev, row.id, &entry) != stored {
+            return Ok(Err(Broken::Edited(row.id)));
+        }
+        expected_prev = Some(stored.to_owned());
+        verified += 1;
+    }
+    Ok(Ok(verified))
+}

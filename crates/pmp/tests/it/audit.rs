@@ -1,0 +1,91 @@
+//! The audit trail's hash chain, on both engines: intact after real activity; an edited entry
+//! is named by `verify`, and so is the entry after a deleted one. `pmp audit verify` says the
+//! same on the command line.
+
+use std::process::Stdio;
+
+use crate::support::{Engine, PASSWORD, spawn_app};
+
+crate::on_both_engines!(an_edited_or_deleted_entry_breaks_the_chain_there,);
+
+async fn exec(db: &pmp::db::Db, sql: &'static str) {
+    match db {
+        pmp::db::Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop).unwrap(),
+        pmp::db::Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop).unwrap(),
+    }
+}
+
+async fn an_edited_or_deleted_entry_breaks_the_chain_there(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("root").await;
+    // Real activity: failed and successful sign-ins, written concurrently.
+    let attempts = (0..6).map(|i| {
+        let password = if i % 2 == 0 {
+            "wrong password here"
+        } else {
+            PASSWORD
+        };
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&serde_json::json!({ "username": "root", "password": password }))
+            .send()
+    });
+    futures_util::future::join_all(attempts).await;
+    let db = app.portal.db();
+    let verified = pmp::audit::verify(db).await.unwrap().unwrap();
+    assert!(verified >= 6, "{verified} entries");
+    exec(
+        db,
+        "UPDATE security_events SET detail = 'nothing happened' WHERE id = 3",
+    )
+    .await;
+    assert_eq!(
+        pmp::audit::verify(db).await.unwrap(),
+        Err(pmp::audit::Broken::Edited(3))
+    );
+    exec(db, "DELETE FROM security_events WHERE id <= 3").await;
+    // The first remaining entry still points at the deleted one.
+    assert_eq!(
+        pmp::audit::verify(db).await.unwrap(),
+        Err(pmp::audit::Broken::Unlinked(4))
+    );
+}
+
+#[tokio::test]
+async fn pmp_audit_verify_names_the_first_bad_entry() {
+    let app = spawn_app(Engine::Sqlite).await;
+    app.create_admin("root").await;
+    for _ in 0..3 {
+        app.post_json(
+            "/api/v1/auth/token",
+            serde_json::json!({ "username": "root", "password": "wrong password here" }),
+        )
+        .await;
+    }
+    let url = app.db.url.to_string();
+    let run = || {
+        crate::cli::pmp(app.data_dir())
+            .args(["audit", "verify", "--database-url", &url])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let intact = run();
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&intact.stdout)
+            .contains("the audit trail is intact: 3 chained entries verified")
+    );
+    exec(
+        app.portal.db(),
+        "UPDATE security_events SET ip = '203.0.113.9' WHERE id = 2",
+    )
+    .await;
+    let mut command = crate::cli::pmp(app.data_dir());
+    command.args(["audit", "verify", "--database-url", &url]);
+    crate::cli::fails_with(command, &["audit entry #2 was changed"]);
+}
