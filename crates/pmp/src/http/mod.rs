@@ -168,6 +168,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::schedules::routes())
         .merge(crate::inventory::routes())
         .merge(openapi::routes())
+        .merge(crate::audit::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

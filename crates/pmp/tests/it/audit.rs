@@ -4,9 +4,12 @@
 
 use std::process::Stdio;
 
-use crate::support::{Engine, PASSWORD, spawn_app};
+use crate::support::{Engine, PASSWORD, call, get_json, spawn_app};
 
-crate::on_both_engines!(an_edited_or_deleted_entry_breaks_the_chain_there,);
+crate::on_both_engines!(
+    an_edited_or_deleted_entry_breaks_the_chain_there,
+    search_and_export_are_for_auditors_and_csv_cells_are_inert,
+);
 
 async fn exec(db: &pmp::db::Db, sql: &'static str) {
     match db {
@@ -88,4 +91,112 @@ async fn pmp_audit_verify_names_the_first_bad_entry() {
     let mut command = crate::cli::pmp(app.data_dir());
     command.args(["audit", "verify", "--database-url", &url]);
     crate::cli::fails_with(command, &["audit entry #2 was changed"]);
+}
+
+async fn search_and_export_are_for_auditors_and_csv_cells_are_inert(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("root").await;
+    app.create_user("bob", false).await;
+    let auditor = app.create_user("auditor", false).await;
+    let root = app.api_token("root").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = serde_json::json!({ "user_id": auditor, "path": "/", "role_id": "auditor" });
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/acl",
+            &root,
+            Some(grant)
+        )
+        .await
+        .status(),
+        201
+    );
+    let bob = app.api_token("bob").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let audit_t = app.api_token("auditor").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A failed sign-in whose user agent is a spreadsheet formula.
+    app.client
+        .post(app.url("/api/v1/auth/token"))
+        .header("user-agent", "=HYPERLINK(\"http://evil.example\",\"x\")")
+        .json(&serde_json::json!({ "username": "bob", "password": "wrong password here" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&app, reqwest::Method::GET, "/api/v1/audit", &bob, None)
+            .await
+            .status(),
+        403
+    );
+    let failed = get_json(&app, "/api/v1/audit?action=login.failed", &audit_t).await;
+    let rows = failed.as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|e| e["kind"] == "login.failed"),
+        "{failed}"
+    );
+    let hostile = get_json(
+        &app,
+        "/api/v1/audit?q=%27%3B%20DROP%20TABLE%20security_events%3B--",
+        &audit_t,
+    )
+    .await;
+    assert_eq!(hostile, serde_json::json!([]));
+    let csv = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit/export?format=csv",
+        &audit_t,
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(csv.starts_with("id,at,kind,"));
+    assert!(
+        csv.contains("\"'=HYPERLINK(") && !csv.contains(",\"=HYPERLINK"),
+        "{csv}"
+    );
+    let jsonl = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit/export",
+        &audit_t,
+        None,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        jsonl.lines().count() >= 3
+            && jsonl
+                .lines()
+                .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::GET,
+            "/api/v1/audit/export?format=xlsx",
+            &audit_t,
+            None
+        )
+        .await
+        .status(),
+        400
+    );
+    assert!(
+        pmp::audit::verify(app.portal.db()).await.unwrap().is_ok(),
+        "the chain is intact"
+    );
 }

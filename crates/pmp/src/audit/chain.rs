@@ -1,4 +1,4 @@
-//! The tamper-evident audit trail. Every security event (sign-ins, 2FA, tokens, users, access
+//! The tamper-evident chain. Every security event (sign-ins, 2FA, tokens, users, access
 //! changes, servers, guest actions, refusals) is appended with the hash of the entry before
 //! it and its own SHA-256 over that and every field, in one transaction that holds a lock so
 //! that concurrent writers (on PostgreSQL, several instances) chain in order. `verify` walks
