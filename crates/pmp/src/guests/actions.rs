@@ -237,7 +237,7 @@ async fn own_snapshot(
     name: &str,
 ) -> Result<String, AppError> {
     let name = snapshot_name(name).map_err(|_| AppError::NotFound)?;
-    let list = super::api::client(state, server)
+    let list = crate::servers::client(state, server)
         .await?
         .snapshots(vmid)
         .await

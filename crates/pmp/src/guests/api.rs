@@ -15,9 +15,8 @@ use crate::guests::list::{self, Page};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState};
 use crate::identity::principal::Principal;
-use crate::ids::ServerId;
 use crate::inventory::GuestRow;
-use crate::servers::connect;
+use crate::servers::client;
 use crate::servers::upstream;
 
 const ONE: &str = "/api/v1/guests/{server}/{vmid}";
@@ -90,16 +89,6 @@ async fn detail(
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Json<GuestRow>, AppError> {
     Ok(Json(row(&state, &server, vmid)?))
-}
-
-pub(super) async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
-    let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
-    match connect::open(state.db(), state.keys(), &id).await {
-        Ok(Some((_, client))) => Ok(client),
-        Ok(None) => Err(AppError::NotFound),
-        Err(connect::ConnectError::Pve(e)) => Err(upstream(&e)),
-        Err(e) => Err(AppError::internal(e)),
-    }
 }
 
 async fn config(

@@ -129,7 +129,7 @@ async fn detail(
         state.rrd().get(&server, vmid, frame.name()),
     );
     let mut addresses = Vec::new();
-    match super::api::client(&state, &server).await {
+    match crate::servers::client(&state, &server).await {
         Ok(client) => {
             match client.guest_config(vmid).await {
                 Ok(config) => notes = config.description,

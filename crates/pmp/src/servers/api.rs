@@ -105,6 +105,17 @@ fn connect_error(e: ConnectError) -> AppError {
     }
 }
 
+/// The pinned client for the server a request path names: 404 for a malformed or unknown
+/// id, 502 when PVE cannot be reached, 500 when the stored credentials cannot be opened.
+pub async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
+    let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
+    let (_, client) = connect::open(state.db(), state.keys(), &id)
+        .await
+        .map_err(connect_error)?
+        .ok_or(AppError::NotFound)?;
+    Ok(client)
+}
+
 async fn list(
     State(state): State<AppState>,
     principal: Principal,

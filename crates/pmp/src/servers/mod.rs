@@ -11,7 +11,7 @@ mod page;
 mod storage;
 pub mod store;
 
-pub use api::{record, upstream};
+pub use api::{client, record, upstream};
 
 /// Server routes.
 pub fn routes() -> crate::http::access::Routes {

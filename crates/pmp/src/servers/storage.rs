@@ -13,9 +13,9 @@ use serde::Serialize;
 use crate::access::Privilege;
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
-use crate::ids::{Node, ServerId};
+use crate::ids::Node;
 use crate::jobs::queue::now_ms;
-use crate::servers::{connect, upstream};
+use crate::servers::{client, upstream};
 
 /// Storage routes.
 pub fn routes() -> Routes {
@@ -45,16 +45,6 @@ pub fn routes() -> Routes {
             view,
             get(node_metrics),
         )
-}
-
-async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
-    let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
-    match connect::open(state.db(), state.keys(), &id).await {
-        Ok(Some((_, client))) => Ok(client),
-        Ok(None) => Err(AppError::NotFound),
-        Err(connect::ConnectError::Pve(e)) => Err(upstream(&e)),
-        Err(e) => Err(AppError::internal(e)),
-    }
 }
 
 #[derive(Serialize)]
