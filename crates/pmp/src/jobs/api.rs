@@ -52,13 +52,6 @@ pub fn routes() -> Routes {
         )
 }
 
-fn who(principal: &Principal) -> Caller<'_> {
-    Caller {
-        user_id: &principal.user.id,
-        grants: &principal.grants,
-    }
-}
-
 #[derive(Deserialize)]
 struct Filter {
     #[serde(default)]
@@ -99,7 +92,7 @@ async fn list(
         user: filter.user.as_deref(),
         limit,
     };
-    let items = listing(state.db(), who(&principal), selected).await?;
+    let items = listing(state.db(), Caller::from(&principal), selected).await?;
     Ok(Json(Page { items }))
 }
 
@@ -108,7 +101,9 @@ async fn detail(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
-    Ok(Json(visible(state.db(), who(&principal), &id).await?))
+    Ok(Json(
+        visible(state.db(), Caller::from(&principal), &id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -129,7 +124,7 @@ async fn log(
     Path(id): Path<String>,
     Query(after): Query<After>,
 ) -> Result<Json<Vec<Line>>, AppError> {
-    let job = visible(state.db(), who(&principal), &id).await?;
+    let job = visible(state.db(), Caller::from(&principal), &id).await?;
     let lines = queue::log_lines(state.db(), &job.id, after.after)
         .await
         .map_err(AppError::internal)?;
@@ -149,7 +144,7 @@ async fn events(
     Path(id): Path<String>,
     Query(start): Query<After>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let job = visible(state.db(), who(&principal), &id).await?;
+    let job = visible(state.db(), Caller::from(&principal), &id).await?;
     let db = state.db().clone();
     let stream = futures_util::stream::unfold(
         (db, job.id, start.after.max(0), None::<String>, false),
@@ -187,7 +182,7 @@ async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    cancel_job(state.db(), who(&principal), &id).await?;
+    cancel_job(state.db(), Caller::from(&principal), &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -201,6 +196,6 @@ async fn retry(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let id = retry_job(state.db(), who(&principal), &id).await?;
+    let id = retry_job(state.db(), Caller::from(&principal), &id).await?;
     Ok((StatusCode::CREATED, Json(Retried { id })).into_response())
 }

@@ -32,13 +32,6 @@ pub fn routes() -> Routes {
         .add("/jobs/{id}/retry", &["POST"], Access::SignedIn, post(retry))
 }
 
-fn caller(viewer: &Viewer) -> Caller<'_> {
-    Caller {
-        user_id: &viewer.user.id,
-        grants: &viewer.grants,
-    }
-}
-
 struct Row {
     job: Job,
     created: String,
@@ -104,7 +97,7 @@ async fn list(
         limit: 200,
         ..JobFilter::default()
     };
-    let jobs = listing(state.db(), caller(&viewer), selected)
+    let jobs = listing(state.db(), Caller::from(&viewer), selected)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let states = [
@@ -133,7 +126,7 @@ async fn show(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    let job = visible(state.db(), caller(viewer), id)
+    let job = visible(state.db(), Caller::from(viewer), id)
         .await
         .map_err(fail)?;
     let lines = queue::log_lines(state.db(), &job.id, 0)
@@ -187,7 +180,7 @@ async fn cancel(
     viewer
         .session
         .check_form(&headers, &input.csrf, &viewer.shell, "job cancellation")?;
-    match cancel_job(state.db(), caller(&viewer), &id).await {
+    match cancel_job(state.db(), Caller::from(&viewer), &id).await {
         Ok(()) => Ok(Redirect::to(&format!("/jobs/{id}")).into_response()),
         Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
@@ -204,7 +197,7 @@ async fn retry(
     viewer
         .session
         .check_form(&headers, &input.csrf, &viewer.shell, "job retry")?;
-    match retry_job(state.db(), caller(&viewer), &id).await {
+    match retry_job(state.db(), Caller::from(&viewer), &id).await {
         Ok(new) => Ok(Redirect::to(&format!("/jobs/{new}")).into_response()),
         Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),

@@ -6,16 +6,36 @@
 use crate::access::{Grants, Privilege, Target};
 use crate::db::Db;
 use crate::http::AppError;
+use crate::identity::guard::Viewer;
+use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, Job, NewJob, State};
 use crate::with_pool;
 
-/// Who is asking.
+/// Who is asking: built from the API's `Principal` or a page's `Viewer`.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     /// Their user id.
     pub user_id: &'a str,
     /// What they are granted.
     pub grants: &'a Grants,
+}
+
+impl<'a> From<&'a Principal> for Caller<'a> {
+    fn from(p: &'a Principal) -> Self {
+        Self {
+            user_id: &p.user.id,
+            grants: &p.grants,
+        }
+    }
+}
+
+impl<'a> From<&'a Viewer> for Caller<'a> {
+    fn from(v: &'a Viewer) -> Self {
+        Self {
+            user_id: &v.user.id,
+            grants: &v.grants,
+        }
+    }
 }
 
 impl Caller<'_> {

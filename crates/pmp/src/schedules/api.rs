@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Grants, Privilege, Target};
+use crate::access::{Privilege, Target};
 use crate::guests::list::target;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState};
 use crate::identity::principal::Principal;
 use crate::ids::{PoolId, ServerId, printable_name};
 use crate::jobs::queue::now_ms;
+use crate::jobs::visibility::Caller;
 use crate::schedules::cron::{Cron, local, zone};
 use crate::schedules::fire::{next_run, operation};
 use crate::schedules::store::{self, Action, Schedule};
@@ -83,22 +84,6 @@ pub fn view(schedule: Schedule) -> View {
         action: schedule.action(),
         upcoming,
         schedule,
-    }
-}
-
-/// Who is asking: pages and the API alike.
-#[derive(Clone, Copy)]
-pub struct Caller<'a> {
-    pub user_id: &'a str,
-    pub grants: &'a Grants,
-}
-
-impl<'a> From<&'a Principal> for Caller<'a> {
-    fn from(p: &'a Principal) -> Self {
-        Self {
-            user_id: &p.user.id,
-            grants: &p.grants,
-        }
     }
 }
 

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, FormFields, PageError, form_value};
 use crate::identity::guard::Viewer;
+use crate::jobs::visibility::Caller;
 use crate::schedules::api::{
-    Caller, NewSchedule, View, create_schedule, delete, set_enabled, visible_list,
+    NewSchedule, View, create_schedule, delete, set_enabled, visible_list,
 };
 use crate::schedules::store::{Action, GuestTarget, PoolTarget};
 use crate::web::{Shell, render};
@@ -44,19 +45,12 @@ struct ListPage {
     error: Option<String>,
 }
 
-fn caller(viewer: &Viewer) -> Caller<'_> {
-    Caller {
-        user_id: &viewer.user.id,
-        grants: &viewer.grants,
-    }
-}
-
 async fn page(
     state: &AppState,
     viewer: &Viewer,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let schedules = visible_list(state, caller(viewer))
+    let schedules = visible_list(state, Caller::from(viewer))
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let status = if error.is_some() {
@@ -154,7 +148,7 @@ async fn add(
         Ok(body) => body,
         Err(why) => return page(&state, &viewer, Some(why)).await,
     };
-    match create_schedule(&state, caller(&viewer), &body).await {
+    match create_schedule(&state, Caller::from(&viewer), &body).await {
         Ok(_) => Ok(Redirect::to("/schedules").into_response()),
         Err(AppError::BadRequest(why) | AppError::Forbidden(why)) => {
             page(&state, &viewer, Some(why)).await
@@ -188,9 +182,9 @@ async fn change(
         .session
         .check_form(&headers, &input.csrf, &viewer.shell, "schedule change")?;
     let result = match change.as_str() {
-        "pause" => set_enabled(&state, caller(&viewer), &id, false).await,
-        "resume" => set_enabled(&state, caller(&viewer), &id, true).await,
-        "delete" => delete(&state, caller(&viewer), &id).await,
+        "pause" => set_enabled(&state, Caller::from(&viewer), &id, false).await,
+        "resume" => set_enabled(&state, Caller::from(&viewer), &id, true).await,
+        "delete" => delete(&state, Caller::from(&viewer), &id).await,
         _ => Err(AppError::NotFound),
     };
     result.map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
