@@ -229,8 +229,22 @@ async fn snapshot(
 }
 
 /// The snapshot `name` of the guest, resolved through the guest: one that is not the
-/// guest's own (another guest's, or none) answers 404 before anything is queued.
+/// guest's own (another guest's, or none) answers 404 before anything is queued, and the
+/// refusal is audited like the guard's own.
 async fn own_snapshot(
+    state: &AppState,
+    principal: &Principal,
+    (server, vmid, name): (&str, u32, &str),
+) -> Result<String, AppError> {
+    let what = format!(
+        "snapshot {server}/{vmid}/{}",
+        name.chars().take(40).collect::<String>()
+    );
+    let found = find_snapshot(state, server, vmid, name).await;
+    crate::http::access::audited(state, principal, &what, found).await
+}
+
+async fn find_snapshot(
     state: &AppState,
     server: &str,
     vmid: u32,
@@ -254,12 +268,7 @@ async fn delete_snapshot(
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let found = own_snapshot(&state, &server, vmid, &name).await;
-    let what = format!(
-        "snapshot {server}/{vmid}/{}",
-        name.chars().take(40).collect::<String>()
-    );
-    let name = crate::http::access::audited(&state, &principal, &what, found).await?;
+    let name = own_snapshot(&state, &principal, (&server, vmid, &name)).await?;
     enqueue(
         &state,
         &principal,
@@ -275,12 +284,7 @@ async fn rollback(
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
-    let found = own_snapshot(&state, &server, vmid, &name).await;
-    let what = format!(
-        "snapshot {server}/{vmid}/{}",
-        name.chars().take(40).collect::<String>()
-    );
-    let name = crate::http::access::audited(&state, &principal, &what, found).await?;
+    let name = own_snapshot(&state, &principal, (&server, vmid, &name)).await?;
     enqueue(&state, &principal, &server, vmid, Op::Rollback { name }).await
 }
 
