@@ -19,7 +19,7 @@ use crate::ids::ServerId;
 use crate::inventory::Health;
 use crate::servers::connect::{self, ConnectError};
 use crate::servers::onboarding::{self, NewServer};
-use crate::servers::store::{self, Member, Server};
+use crate::servers::store::{self, Server};
 
 const MANAGE: Access = Access::Privilege(Privilege::ServerManage);
 const MANAGE_ONE: Access = Access::OnServer(Privilege::ServerManage);
@@ -289,24 +289,13 @@ async fn pin(
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
-    let members: Vec<Member> = server
-        .members
-        .iter()
-        .map(|m| Member {
-            fingerprint: if m.name == body.member {
-                fingerprint.to_string()
-            } else {
-                m.fingerprint.clone()
-            },
-            ..m.clone()
-        })
-        .collect();
-    if !server.members.iter().any(|m| m.name == body.member) {
-        return Err(AppError::BadRequest(format!(
-            "the server has no member {:?}",
-            body.member.chars().take(64).collect::<String>()
-        )));
-    }
+    let members = store::repinned(&server.members, |m| m.name == body.member, &fingerprint)
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "the server has no member {:?}",
+                body.member.chars().take(64).collect::<String>()
+            ))
+        })?;
     store::replace_members(state.db(), &id, &members)
         .await
         .map_err(AppError::internal)?;

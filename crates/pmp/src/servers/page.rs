@@ -20,7 +20,7 @@ use crate::identity::guard::Viewer;
 use crate::ids::ServerId;
 use crate::inventory::Health;
 use crate::servers::onboarding::{self, NewServer};
-use crate::servers::store::{self, Member, Server};
+use crate::servers::store::{self, Server};
 use crate::servers::{address, connect};
 use crate::web::{Shell, render};
 
@@ -322,23 +322,12 @@ async fn pin(
         .await
         .map_err(|e| fail(AppError::internal(e)))?
         .ok_or_else(|| fail(AppError::NotFound))?;
-    if !server.members.iter().any(|m| m.url == url) {
-        return Err(fail(AppError::BadRequest(
-            "the server has no such member".to_owned(),
-        )));
-    }
-    let members: Vec<Member> = server
-        .members
-        .iter()
-        .map(|m| Member {
-            fingerprint: if m.url == url {
-                fingerprint.to_string()
-            } else {
-                m.fingerprint.clone()
-            },
-            ..m.clone()
-        })
-        .collect();
+    let members =
+        store::repinned(&server.members, |m| m.url == url, &fingerprint).ok_or_else(|| {
+            fail(AppError::BadRequest(
+                "the server has no such member".to_owned(),
+            ))
+        })?;
     store::replace_members(state.db(), &id, &members)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;

@@ -116,6 +116,28 @@ pub async fn insert(
     write(db, id, Some(row), members).await
 }
 
+/// The members with the one `chosen` re-pinned to `fingerprint` (an administrator confirmed a
+/// changed certificate); `None` when no member is chosen.
+pub fn repinned(
+    members: &[Member],
+    chosen: impl Fn(&Member) -> bool,
+    fingerprint: &pve::Fingerprint,
+) -> Option<Vec<Member>> {
+    members.iter().any(&chosen).then(|| {
+        members
+            .iter()
+            .map(|m| Member {
+                fingerprint: if chosen(m) {
+                    fingerprint.to_string()
+                } else {
+                    m.fingerprint.clone()
+                },
+                ..m.clone()
+            })
+            .collect()
+    })
+}
+
 /// Replaces a server's members (after discovery or re-pinning), atomically. False when the
 /// server does not exist.
 pub async fn replace_members(db: &Db, id: &ServerId, members: &[Member]) -> Result<bool, DbError> {
