@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::post;
 use serde_json::json;
 
@@ -204,7 +204,7 @@ async fn act(
     params.only(power.params(kind))?;
     let guest = find_guest(&state, &node, &vmid, kind)?;
     if let Some(refusal) = power.refusal(&guest) {
-        return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, refusal));
+        return Err(PveError::failed(refusal));
     }
     let first_line = format!(
         "{} {} {}: {}",

@@ -3,7 +3,7 @@
 //! derived from the VMID, so they are stable across runs.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ async fn addresses(
             GuestKind::Qemu => format!("VM {} is not running", guest.vmid),
             GuestKind::Lxc => format!("CT {} is not running", guest.vmid),
         };
-        return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+        return Err(PveError::failed(message));
     }
     let (v4, v6) = ips(&guest);
     let mac = format!(

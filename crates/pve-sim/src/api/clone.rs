@@ -5,7 +5,7 @@
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::post;
 use serde_json::json;
 
@@ -33,10 +33,6 @@ pub(super) fn routes() -> Vec<Row> {
         (Method::POST, path, Check::Custom, handler)
     })
     .collect()
-}
-
-fn failure(message: String) -> PveError {
-    PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
 }
 
 async fn clone(
@@ -104,17 +100,19 @@ async fn clone(
     if let Some(snap) = params.get("snapname")
         && !source.snapshots.iter().any(|s| s.name == snap)
     {
-        return Err(failure(format!("snapshot '{snap}' does not exist")));
+        return Err(PveError::failed(format!(
+            "snapshot '{snap}' does not exist"
+        )));
     }
     let full = params.get("full").map_or(!source.template, |f| f == "1");
     if !full && !source.template {
-        return Err(failure(
+        return Err(PveError::failed(
             "Linked clone feature is not supported for drive 'scsi0'".to_owned(),
         ));
     }
     let target = params.get("target").unwrap_or(&node).to_owned();
     if state.cluster.node(&target).is_none() || state.faults.offline(&target) {
-        return Err(failure(format!(
+        return Err(PveError::failed(format!(
             "target node '{target}' does not exist or is offline"
         )));
     }
@@ -132,7 +130,7 @@ async fn clone(
     copy.pool = pool;
     copy.description = params.get("description").unwrap_or_default().to_owned();
     if !state.cluster.insert_guest(copy) {
-        return Err(failure(format!(
+        return Err(PveError::failed(format!(
             "unable to create VM {newid}: config file already exists"
         )));
     }

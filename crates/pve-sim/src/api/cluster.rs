@@ -126,7 +126,7 @@ pub(super) fn find_node<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a Node
         let message = format!(
             "hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known"
         );
-        PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+        PveError::failed(message)
     })
 }
 

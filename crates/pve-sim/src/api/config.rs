@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::{post, put};
 use serde_json::{Value, json};
 
@@ -247,7 +247,7 @@ async fn edit(
         && guest.config()["digest"] != json!(digest)
     {
         let message = "detected modified configuration - file changed by other user? Try again.";
-        return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+        return Err(PveError::failed(message));
     }
     let next = apply(&guest, &params, kind)?;
     if !asynchronous {

@@ -5,7 +5,6 @@
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::Method;
-use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::Value;
 
@@ -126,7 +125,7 @@ pub(super) fn find_guest(
                 GuestKind::Lxc => format!("nodes/{node}/lxc/{id}.conf"),
             };
             let message = format!("Configuration file '{file}' does not exist");
-            Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message))
+            Err(PveError::failed(message))
         }
     }
 }
@@ -139,12 +138,10 @@ pub(super) fn find_guest_anywhere(state: &ApiState, vmid: &str) -> Result<Guest,
             format!("type check ('integer') failed - got '{vmid}'"),
         )
     })?;
-    state.cluster.guest(id).ok_or_else(|| {
-        PveError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("VM {id} does not exist"),
-        )
-    })
+    state
+        .cluster
+        .guest(id)
+        .ok_or_else(|| PveError::failed(format!("VM {id} does not exist")))
 }
 
 async fn current(
@@ -170,7 +167,7 @@ async fn config(
         // Snapshot configs are not kept separately; the named snapshot must exist.
         if !guest.snapshots.iter().any(|s| s.name == name) {
             let message = format!("snapshot '{name}' does not exist");
-            return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+            return Err(PveError::failed(message));
         }
     }
     data(guest.config())

@@ -4,7 +4,7 @@
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::post;
 use serde_json::json;
 
@@ -32,10 +32,6 @@ pub(super) fn routes() -> Vec<Row> {
         (Method::POST, path, check, handler)
     })
     .collect()
-}
-
-fn failure(message: String) -> PveError {
-    PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
 }
 
 async fn migrate(
@@ -76,24 +72,26 @@ async fn migrate(
     };
     let guest = find_guest(&state, &node, &vmid, kind)?;
     if target == node {
-        return Err(failure("target is local node.".to_owned()));
+        return Err(PveError::failed("target is local node.".to_owned()));
     }
     let Some(to) = state.cluster.node(target) else {
-        return Err(failure(format!("no such cluster node '{target}'")));
+        return Err(PveError::failed(format!("no such cluster node '{target}'")));
     };
     if state.faults.offline(&to.name) {
-        return Err(failure(format!("target node '{target}' is not online")));
+        return Err(PveError::failed(format!(
+            "target node '{target}' is not online"
+        )));
     }
     let flag = |name: &str| params.get(name) == Some("1");
     if guest.running {
         match kind {
             GuestKind::Qemu if !flag("online") => {
-                return Err(failure(
+                return Err(PveError::failed(
                     "can't migrate running VM without --online".to_owned(),
                 ));
             }
             GuestKind::Lxc if !flag("restart") => {
-                return Err(failure(
+                return Err(PveError::failed(
                     "lxc live migration is currently not implemented".to_owned(),
                 ));
             }

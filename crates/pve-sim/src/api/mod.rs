@@ -223,6 +223,11 @@ impl PveError {
         }
     }
 
+    /// PVE's 500 for an operation it refuses (its handler dies with `message`).
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     /// PVE's 400 for parameters that fail verification, one reason per parameter.
     pub(crate) fn parameters(errors: BTreeMap<String, String>) -> Self {
         Self {

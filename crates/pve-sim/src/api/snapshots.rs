@@ -3,7 +3,7 @@
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::{delete, post};
 use serde_json::json;
 
@@ -70,10 +70,6 @@ pub(super) fn routes() -> Vec<Row> {
     rows
 }
 
-fn failure(message: String) -> PveError {
-    PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
-}
-
 /// PVE's `pve-configid` format for snapshot names.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -108,14 +104,21 @@ async fn create(
     }
     let guest = find_guest(&state, &node, &vmid, kind)?;
     if name == "current" {
-        return Err(failure("snapshot name 'current' is reserved".to_owned()));
+        return Err(PveError::failed(
+            "snapshot name 'current' is reserved".to_owned(),
+        ));
     }
     if guest.snapshots.iter().any(|s| s.name == name) {
-        return Err(failure(format!("snapshot name '{name}' already used")));
+        return Err(PveError::failed(format!(
+            "snapshot name '{name}' already used"
+        )));
     }
     let vmstate = params.get("vmstate") == Some("1");
     if vmstate && !guest.running {
-        return Err(failure(format!("VM {} is not running", guest.vmid)));
+        return Err(PveError::failed(format!(
+            "VM {} is not running",
+            guest.vmid
+        )));
     }
     let snapshot = Snapshot {
         description: params.get("description").unwrap_or_default().to_owned(),
@@ -147,7 +150,9 @@ async fn remove(
     params.only(&["force"])?;
     let guest = find_guest(&state, &node, &vmid, kind)?;
     if !guest.snapshots.iter().any(|s| s.name == name) {
-        return Err(failure(format!("snapshot '{name}' does not exist")));
+        return Err(PveError::failed(format!(
+            "snapshot '{name}' does not exist"
+        )));
     }
     let line = format!("delete snapshot '{name}' of {} {}", kind.noun(), guest.vmid);
     let upid = run_task(
@@ -173,7 +178,9 @@ async fn roll_back(
     params.only(&["start"])?;
     let guest = find_guest(&state, &node, &vmid, kind)?;
     let Some(snapshot) = guest.snapshots.iter().find(|s| s.name == name).cloned() else {
-        return Err(failure(format!("snapshot '{name}' does not exist")));
+        return Err(PveError::failed(format!(
+            "snapshot '{name}' does not exist"
+        )));
     };
     let start = params.get("start") == Some("1");
     let line = format!(

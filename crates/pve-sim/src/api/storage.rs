@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
@@ -102,10 +102,7 @@ async fn pools(
     if let Some(id) = wanted
         && entries.is_empty()
     {
-        return Err(PveError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("pool '{id}' does not exist"),
-        ));
+        return Err(PveError::failed(format!("pool '{id}' does not exist")));
     }
     data(Value::Array(entries))
 }
@@ -165,7 +162,7 @@ async fn storage_content(
     find_node(&state.cluster, &node)?;
     if !STORAGES.iter().any(|s| s.id == storage) {
         let message = format!("storage '{storage}' does not exist");
-        return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+        return Err(PveError::failed(message));
     }
     let vmid = params.integer("vmid")?;
     let guests = state
@@ -265,7 +262,7 @@ async fn vzdump(
         }
         if guest.node != node {
             let message = format!("guest {} is not on node '{node}'", guest.vmid);
-            return Err(PveError::new(StatusCode::INTERNAL_SERVER_ERROR, message));
+            return Err(PveError::failed(message));
         }
         targets.push(guest);
     }

@@ -4,7 +4,6 @@
 //! of Sys.Audit on its node; stopping someone else's needs Sys.Modify there.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -131,7 +130,7 @@ fn find_task(
         .tasks
         .get(&parsed)
         .filter(|t| t.upid.node == node)
-        .ok_or_else(|| PveError::new(StatusCode::INTERNAL_SERVER_ERROR, "no such task"))?;
+        .ok_or_else(|| PveError::failed("no such task"))?;
     if may(state, principal, &task, privs) {
         Ok(task)
     } else {
