@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::pve::{add_server, fast_app, grant, job_end, sim, token, until};
-use crate::support::{Engine, call, get_json};
+use crate::support::{Engine, call, get_json, queued};
 
 crate::on_both_engines!(
     actions_run_as_jobs_with_exactly_one_pve_task_each,
@@ -57,7 +57,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     let (vmid, _) = pick(&app, &root, "qemu", "stopped").await;
     let base = format!("/api/v1/guests/acts/{vmid}");
 
-    let started = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("{base}/actions/start"),
@@ -65,11 +65,6 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         None,
     )
     .await;
-    assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let job = started.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let ended = job_end(&app, &root, &job).await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
     assert_eq!(
@@ -101,7 +96,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     );
 
     // A snapshot, listed live from PVE afterwards.
-    let snap = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("{base}/snapshots"),
@@ -109,11 +104,6 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         Some(json!({ "name": "before-test", "description": "<b>kept as text</b>" })),
     )
     .await;
-    assert_eq!(snap.status(), StatusCode::ACCEPTED);
-    let job = snap.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
     let list: Value = get_json(&app, &format!("{base}/snapshots"), &root).await;
     assert!(
@@ -140,7 +130,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     pve.wait_task(&upid, std::time::Duration::from_millis(20), 0, |_| {})
         .await
         .unwrap();
-    let stop = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("{base}/actions/shutdown"),
@@ -148,10 +138,6 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         None,
     )
     .await;
-    let job = stop.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
     until(&app, &base, &root, |g| {
         g["node"] == target && g["status"] == "stopped"
@@ -160,7 +146,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     assert_eq!(tasks_of(&sim, "qmshutdown", vmid), 1);
 
     // A clone lands on the chosen node under the new VMID; a taken VMID is refused at once.
-    let clone = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("{base}/actions/clone"),
@@ -168,11 +154,6 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         Some(json!({ "newid": 900, "name": "copy", "target": "pve3" })),
     )
     .await;
-    assert_eq!(clone.status(), StatusCode::ACCEPTED);
-    let job = clone.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(job_end(&app, &root, &job).await["state"], "succeeded");
     until(&app, "/api/v1/guests/acts/900", &root, |g| {
         g["node"] == "pve3" && g["name"] == "copy"
@@ -195,7 +176,7 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
     .await;
     assert_eq!(metrics.as_array().unwrap().len(), 70);
     // PVE's own refusal ends the job as failed, with PVE's sentence.
-    let again = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("{base}/actions/shutdown"),
@@ -203,10 +184,6 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         None,
     )
     .await;
-    let job = again.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let failed = job_end(&app, &root, &job).await;
     assert_eq!(failed["state"], "failed");
     assert!(
@@ -423,7 +400,7 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
     );
     assert!(filtered["items"].as_array().unwrap().len() <= 5);
     // A backup now, then the guest's backups with the newest one's age; storage per server.
-    let backup = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("/api/v1/guests/ten/{mine}/actions/backup"),
@@ -431,11 +408,6 @@ async fn lists_and_details_show_only_what_the_caller_may_see(engine: Engine) {
         Some(json!({ "storage": "local" })),
     )
     .await;
-    assert_eq!(backup.status(), StatusCode::ACCEPTED);
-    let job = backup.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert_eq!(job_end(&app, &tenant_t, &job).await["state"], "succeeded");
     let backups = get_json(
         &app,
@@ -697,7 +669,7 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
         "refused requests queue nothing"
     );
 
-    let accepted = call(
+    let job = queued(
         &app,
         Method::POST,
         "/api/v1/guests/bulk",
@@ -705,11 +677,6 @@ async fn bulk_jobs_cap_each_server_and_report_every_item(engine: Engine) {
         Some(request),
     )
     .await;
-    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let job = accepted.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Sample the simulator while it runs: never more than two of these tasks at once.
     let mut most = 0;
     for _ in 0..400 {

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::pve::{add_server, fast_app, job_end, token, until};
-use crate::support::{Engine, call, get_json, scalar, spawn_app_with};
+use crate::support::{Engine, call, get_json, queued, scalar, spawn_app_with};
 
 crate::on_both_engines!(a_cancelled_job_stops_its_pve_task,);
 
@@ -40,7 +40,7 @@ async fn a_cancelled_job_stops_its_pve_task(engine: Engine) {
         .unwrap()["vmid"]
         .as_u64()
         .unwrap();
-    let started = call(
+    let job = queued(
         &app,
         Method::POST,
         &format!("/api/v1/guests/slow/{vmid}/actions/start"),
@@ -48,10 +48,6 @@ async fn a_cancelled_job_stops_its_pve_task(engine: Engine) {
         None,
     )
     .await;
-    let job = started.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     until(&app, &format!("/api/v1/jobs/{job}/log"), &root, |l| {
         l.as_array().is_some_and(|lines| {
             lines.iter().any(|x| {

@@ -171,6 +171,20 @@ pub async fn call(
     request.send().await.expect("request")
 }
 
+/// `method path` that queues a job: asserts 202 Accepted and gives the job's id.
+pub async fn queued(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> String {
+    let answer = call(app, method, path, token, body).await;
+    assert_eq!(answer.status(), reqwest::StatusCode::ACCEPTED, "{path}");
+    let body: serde_json::Value = answer.json().await.expect("a JSON answer");
+    body["job_id"].as_str().expect("a job id").to_owned()
+}
+
 /// `GET path` with a bearer token; the JSON answer, whatever the status.
 pub async fn get_json(app: &TestApp, path: &str, token: &str) -> serde_json::Value {
     call(app, reqwest::Method::GET, path, token, None)
