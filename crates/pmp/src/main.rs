@@ -44,6 +44,23 @@ enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent snapshot of the portal's database, sealed with the data key, to a
+    /// new file (the portal may keep running).
+    Backup {
+        /// The file to create.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Restore a backup onto a fresh install (no users yet), with the data key that sealed it.
+    Restore {
+        /// The backup file.
+        #[arg(long, short = 'i')]
+        input: PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Re-seal every stored secret under a new data key, in one transaction, and write the
     /// new key where the current one comes from (or to --new-key-file).
     RotateKey {
@@ -195,6 +212,30 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
                 }
                 Err(broken) => Err(pmp::server::StartError::Refused(broken.to_string())),
             }
+        }
+        Command::Backup { output, serve } => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, "warn");
+            let done = pmp::backup::to_file(&config, &output).await?;
+            println!(
+                "backed up {} rows of {} tables to {}",
+                done.rows,
+                done.tables,
+                output.display()
+            );
+            Ok(())
+        }
+        Command::Restore { input, serve } => {
+            let config = serve.load(None)?;
+            pmp::logging::init(config.log_format, "warn");
+            let done = pmp::backup::from_file(&config, &input).await?;
+            println!(
+                "restored {} rows of {} tables from {}",
+                done.rows,
+                done.tables,
+                input.display()
+            );
+            Ok(())
         }
         Command::RotateKey {
             serve,

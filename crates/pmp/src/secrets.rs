@@ -113,7 +113,7 @@ impl Source<'_> {
 }
 
 /// Creates `path` readable by its owner only, refusing to overwrite anything.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use crate::access::Privilege;
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
-use crate::identity::events::Event;
+use crate::identity::events::{self, EVENT_COLUMNS, Event, Kind, Subject};
+use crate::identity::principal::Principal;
 use crate::with_pool;
 
 /// Audit routes.
@@ -37,6 +38,9 @@ struct Filter {
     from: Option<i64>,
     #[serde(default)]
     to: Option<i64>,
+    /// An access path: entries on it or below it.
+    #[serde(default)]
+    target: Option<String>,
     /// Text the detail contains.
     #[serde(default)]
     q: Option<String>,
@@ -48,21 +52,26 @@ struct Filter {
 }
 
 async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec<Event>, AppError> {
-    const SQL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail FROM security_events \
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM security_events \
         WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \
-        AND ($4 IS NULL OR at <= $4) AND ($5 IS NULL OR detail LIKE $5) ORDER BY id DESC LIMIT $6";
+        AND ($4 IS NULL OR at <= $4) AND ($5 IS NULL OR detail LIKE $5) \
+        AND ($7 IS NULL OR target = $7 OR target LIKE $8) ORDER BY id DESC LIMIT $6"
+    );
     // The text is matched literally: LIKE's own wildcards in it are escaped away.
     let pattern =
         f.q.as_deref()
             .map(|q| format!("%{}%", q.replace(['%', '_'], "")));
     let limit = f.limit.unwrap_or(cap).clamp(1, cap);
-    let rows = with_pool!(state.db(), pool => sqlx::query_as(SQL)
+    let rows = with_pool!(state.db(), pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(f.actor.as_deref())
         .bind(f.action.as_deref())
         .bind(f.from)
         .bind(f.to)
         .bind(pattern)
         .bind(limit)
+        .bind(f.target.as_deref())
+        .bind(f.target.as_deref().map(|t| format!("{}/%", t.replace(['%', '_'], ""))))
         .fetch_all(pool)
         .await
         .map_err(AppError::internal)?);
@@ -93,58 +102,81 @@ fn cell(text: &str) -> String {
 
 async fn export(
     State(state): State<AppState>,
+    principal: Principal,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
+    let csv = match f.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => false,
+        "csv" => true,
+        _ => return Err(AppError::BadRequest("format is jsonl or csv".to_owned())),
+    };
     let rows = select(&state, &f, 100_000).await?;
-    match f.format.as_deref().unwrap_or("jsonl") {
-        "jsonl" => {
-            let body: String = rows
-                .iter()
-                .filter_map(|e| serde_json::to_string(e).ok())
-                .map(|l| l + "\n")
-                .collect();
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "application/x-ndjson"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"audit.jsonl\"",
-                    ),
-                ],
-                body,
-            )
-                .into_response())
-        }
-        "csv" => {
-            let mut body = String::from("id,at,kind,user_id,username,ip,user_agent,detail\n");
-            for e in &rows {
-                let fields = [
-                    e.id.to_string(),
-                    e.at.to_string(),
-                    cell(&e.kind),
-                    cell(e.user_id.as_deref().unwrap_or("")),
-                    cell(e.username.as_deref().unwrap_or("")),
-                    cell(&e.ip),
-                    cell(&e.user_agent),
-                    cell(&e.detail),
-                ];
-                body.push_str(&fields.join(","));
-                body.push('\n');
-            }
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"audit.csv\"",
-                    ),
-                ],
-                body,
-            )
-                .into_response())
-        }
-        _ => Err(AppError::BadRequest("format is jsonl or csv".to_owned())),
+    // Who took a copy of the trail, and how much of it, is itself part of the trail.
+    let detail = format!(
+        "{} entries exported as {}",
+        rows.len(),
+        if csv { "CSV" } else { "JSON Lines" }
+    );
+    let subject = Subject::user(&principal.user.id, &principal.user.username);
+    events::record(
+        state.db(),
+        Kind::AuditExported,
+        subject,
+        &principal.client,
+        &detail,
+    )
+    .await
+    .map_err(AppError::internal)?;
+    if !csv {
+        let body: String = rows
+            .iter()
+            .filter_map(|e| serde_json::to_string(e).ok())
+            .map(|l| l + "\n")
+            .collect();
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/x-ndjson"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.jsonl\"",
+                ),
+            ],
+            body,
+        )
+            .into_response());
     }
+    let mut body = String::from(
+        "id,at,kind,user_id,username,ip,user_agent,detail,actor,target,outcome,request_id\n",
+    );
+    for e in &rows {
+        let fields = [
+            e.id.to_string(),
+            e.at.to_string(),
+            cell(&e.kind),
+            cell(e.user_id.as_deref().unwrap_or("")),
+            cell(e.username.as_deref().unwrap_or("")),
+            cell(&e.ip),
+            cell(&e.user_agent),
+            cell(&e.detail),
+            cell(&e.actor),
+            cell(&e.target),
+            cell(&e.outcome),
+            cell(&e.request_id),
+        ];
+        body.push_str(&fields.join(","));
+        body.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

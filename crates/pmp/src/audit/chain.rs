@@ -20,6 +20,14 @@ pub struct Entry<'a> {
     pub ip: &'a str,
     pub user_agent: &'a str,
     pub detail: &'a str,
+    /// How the actor acted: `user`, `token:ID`, `cli`, `system` or `anonymous`.
+    pub actor: &'a str,
+    /// What was acted on (an access path, or the request path).
+    pub target: &'a str,
+    /// `success`, `failure` or `denied`.
+    pub outcome: &'a str,
+    /// The request it happened in (empty outside a request).
+    pub request_id: &'a str,
 }
 
 /// Serializes appends within this process (SQLite has one writer anyway; PostgreSQL also
@@ -28,6 +36,12 @@ static APPEND: Mutex<()> = Mutex::const_new(());
 
 /// The lock key on PostgreSQL ("audit" in ASCII).
 const LOCK: i64 = 0x0061_7564_6974;
+
+/// Length-prefixed, so no two different entries hash the same text.
+fn part_into(h: &mut Sha256, part: &str) {
+    h.update((part.len() as u64).to_be_bytes());
+    h.update(part.as_bytes());
+}
 
 fn hash(prev: &str, id: i64, e: &Entry<'_>) -> String {
     let mut h = Sha256::new();
@@ -42,9 +56,15 @@ fn hash(prev: &str, id: i64, e: &Entry<'_>) -> String {
         e.user_agent,
         e.detail,
     ] {
-        // Length-prefixed, so no two different entries hash the same text.
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+        part_into(&mut h, part);
+    }
+    // Entries from before these fields existed have them all empty and were hashed without
+    // them; all four are hashed as soon as one is set, so none can be blanked unnoticed.
+    let later = [e.actor, e.target, e.outcome, e.request_id];
+    if later.iter().any(|p| !p.is_empty()) {
+        for part in later {
+            part_into(&mut h, part);
+        }
     }
     hex::encode(h.finalize())
 }
@@ -53,8 +73,9 @@ fn hash(prev: &str, id: i64, e: &Entry<'_>) -> String {
 pub async fn append(db: &Db, entry: &Entry<'_>) -> Result<i64, DbError> {
     const LAST: &str = "SELECT id, hash FROM security_events ORDER BY id DESC LIMIT 1";
     const INSERT: &str = "INSERT INTO security_events \
-        (id, at, kind, user_id, username, ip, user_agent, detail, prev_hash, hash) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        (id, at, kind, user_id, username, ip, user_agent, detail, actor, target, outcome, \
+        request_id, prev_hash, hash) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
     let _guard = APPEND.lock().await;
     let id = with_pool!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -76,6 +97,10 @@ pub async fn append(db: &Db, entry: &Entry<'_>) -> Result<i64, DbError> {
             .bind(entry.ip)
             .bind(entry.user_agent)
             .bind(entry.detail)
+            .bind(entry.actor)
+            .bind(entry.target)
+            .bind(entry.outcome)
+            .bind(entry.request_id)
             .bind(&prev)
             .bind(&own)
             .execute(&mut *tx)
@@ -107,13 +132,18 @@ struct Row {
     ip: String,
     user_agent: String,
     detail: String,
+    actor: String,
+    target: String,
+    outcome: String,
+    request_id: String,
     prev_hash: Option<String>,
     hash: Option<String>,
 }
 
 /// Walks the chain in order; returns how many entries it verified, or the first broken one.
 pub async fn verify(db: &Db) -> Result<Result<u64, Broken>, DbError> {
-    const ALL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail, prev_hash, hash \
+    const ALL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail, actor, target, \
+        outcome, request_id, prev_hash, hash \
         FROM security_events ORDER BY id";
     let rows: Vec<Row> = with_pool!(db, pool => sqlx::query_as(ALL).fetch_all(pool).await?);
     let mut expected_prev: Option<String> = None;
@@ -137,6 +167,10 @@ pub async fn verify(db: &Db) -> Result<Result<u64, Broken>, DbError> {
             ip: &row.ip,
             user_agent: &row.user_agent,
             detail: &row.detail,
+            actor: &row.actor,
+            target: &row.target,
+            outcome: &row.outcome,
+            request_id: &row.request_id,
         };
         if hash(prev, row.id, &entry) != stored {
             return Ok(Err(Broken::Edited(row.id)));

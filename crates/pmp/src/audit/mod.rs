@@ -1,8 +1,10 @@
-//! The audit trail: security events in a hash chain (`chain`), and the API that searches and
-//! exports them (`api`) for holders of `audit.view`.
+//! The audit trail: security events in a hash chain (`chain`), an entry for every
+//! state-changing request (`requests`), and the API that searches and exports them (`api`)
+//! for holders of `audit.view`.
 
 mod api;
 mod chain;
+pub mod requests;
 
 pub use chain::{Broken, Entry, append, verify};
 

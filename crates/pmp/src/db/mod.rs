@@ -2,6 +2,7 @@
 //! engine's migrations, and answering whether the schema is current. Feature modules own their
 //! queries; this module owns only the pools.
 
+pub mod backup;
 mod url;
 
 use std::collections::BTreeSet;

@@ -17,10 +17,10 @@ use axum::extract::RawPathParams;
 use axum::http::request::Parts;
 
 use crate::access::{Authorized, Grants, Privilege, Target};
-use crate::http::{AppError, AppState, Client, PageError};
+use crate::http::{AppError, AppState, Client, PageError, Trail};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
-use crate::identity::principal::Principal;
+use crate::identity::principal::{Principal, Via};
 use crate::ids::{ServerId, Vmid};
 
 /// What a route requires of its caller.
@@ -101,6 +101,7 @@ async fn decide(
     params: &[(String, String)],
     state: &AppState,
     grants: &Grants,
+    trail: &Trail,
 ) -> Result<Option<Authorized>, AppError> {
     if !server_exists(access, params, state).await {
         return Err(AppError::NotFound);
@@ -108,6 +109,9 @@ async fn decide(
     let Some((privilege, target, view)) = resource(access, params, state)? else {
         return Ok(None);
     };
+    if let Some(own) = target.paths().first() {
+        trail.set_target(&own.to_string());
+    }
     match grants.authorize(privilege, target.clone()) {
         Ok(authorized) => Ok(Some(authorized)),
         Err(denied)
@@ -168,6 +172,8 @@ impl Routes {
                 guard(access, req, next)
             })),
         };
+        // Outside the guard, so that a refused request is covered too.
+        let guarded = guarded.layer(middleware::from_fn(crate::audit::requests::audit_writes));
         self.router = self.router.route(path, guarded);
         self.declared.push(Declared {
             path,
@@ -211,12 +217,23 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
     };
     let (mut parts, body) = req.into_parts();
     let params = path_params(&mut parts, &state).await;
+    let Some(trail) = parts.extensions.get::<Trail>().cloned() else {
+        return AppError::internal("the request trail is missing from the request").into_response();
+    };
     if parts.uri.path().starts_with("/api/") {
         let principal = match Principal::from_request_parts(&mut parts, &state).await {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
         };
-        match decide(access, &params, &state, &principal.grants).await {
+        let actor = match &principal.via {
+            Via::ApiToken(id) => format!("token:{id}"),
+            Via::Session(_) | Via::AccessToken => "user".to_owned(),
+        };
+        trail.set_actor(&actor);
+        trail.set_user(&principal.user.id, &principal.user.username);
+        let decided = decide(access, &params, &state, &principal.grants, &trail).await;
+        trail.set_target(parts.uri.path());
+        match decided {
             Ok(proof) => {
                 if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);
@@ -233,7 +250,11 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
             Ok(viewer) => viewer,
             Err(redirect) => return redirect,
         };
-        match decide(access, &params, &state, &viewer.grants).await {
+        trail.set_actor("user");
+        trail.set_user(&viewer.user.id, &viewer.user.username);
+        let decided = decide(access, &params, &state, &viewer.grants, &trail).await;
+        trail.set_target(parts.uri.path());
+        match decided {
             Ok(proof) => {
                 if let Some(authorized) = proof {
                     parts.extensions.insert(authorized);

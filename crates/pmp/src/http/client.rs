@@ -11,15 +11,17 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use crate::config::ProxyNet;
-use crate::http::AppState;
+use crate::http::{AppState, Trail};
 
 /// The client of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Client {
     /// The client's address (behind trusted proxies, the one they report).
     pub ip: IpAddr,
     /// The `User-Agent`, cut to 256 characters.
     pub user_agent: String,
+    /// The request's audit facts (a detached trail outside a request).
+    pub trail: Trail,
 }
 
 fn trusted(proxies: &[ProxyNet], ip: IpAddr) -> bool {
@@ -80,9 +82,18 @@ impl FromRequestParts<AppState> for Client {
             .chars()
             .take(256)
             .collect();
+        let ip = client_ip(state.trusted_proxies(), peer, &parts.headers);
+        // Requests all pass the request-id middleware; an in-process call gets its own trail.
+        let trail = parts
+            .extensions
+            .get::<Trail>()
+            .cloned()
+            .unwrap_or_else(|| Trail::new(uuid::Uuid::new_v4().to_string()));
+        trail.set_ip(ip);
         Ok(Self {
-            ip: client_ip(state.trusted_proxies(), peer, &parts.headers),
+            ip,
             user_agent,
+            trail,
         })
     }
 }

@@ -9,6 +9,7 @@ mod json;
 pub mod openapi;
 mod origin;
 mod request_id;
+mod trail;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -25,7 +26,8 @@ pub use error::{AppError, ErrorBody, PageError};
 pub use headers::{CONTENT_SECURITY_POLICY, Transport};
 pub use json::ApiJson;
 pub use origin::{is_same_origin, refuse_cross_site};
-pub use request_id::{REQUEST_ID, RequestId};
+pub use request_id::REQUEST_ID;
+pub use trail::Trail;
 
 use crate::config::{Config, ProxyNet};
 use crate::db::Db;

@@ -1,11 +1,15 @@
 //! Request ids and the access log. Every request gets an id (the caller's `X-Request-Id` when it
 //! is short and plain, a fresh UUID otherwise), carried in a tracing span and echoed on the
-//! response, and one structured line is logged when the response is ready. The line names the
-//! route template, never the raw path or query string, which might carry secrets.
+//! response, and one structured line is logged when the response is ready: method, route
+//! template, status, duration, bytes, user id, client address and request id. The line names
+//! the route template, never the raw path or query string, which might carry secrets.
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use std::net::SocketAddr;
+
+use axum::body::HttpBody as _;
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -14,9 +18,7 @@ use tracing::Instrument;
 /// The header that carries the request id both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of the request being served, available to handlers as an extension.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+use crate::http::Trail;
 
 fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len())
@@ -40,10 +42,22 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         .map_or("<unmatched>", MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
-    request.extensions_mut().insert(RequestId(id.clone()));
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trail = Trail::new(id.clone());
+    request.extensions_mut().insert(trail.clone());
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    // Streams (server-sent events) have no size yet: they log as 0 bytes.
+    let bytes = response.body().size_hint().exact().unwrap_or(0);
+    let ip = trail
+        .ip()
+        .or(peer)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     span.in_scope(|| {
         tracing::info!(
             target: "pmp::access",
@@ -51,6 +65,9 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
             route = %route,
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            bytes,
+            user_id = trail.user_id().unwrap_or("-"),
+            ip = %ip,
             "request"
         );
     });

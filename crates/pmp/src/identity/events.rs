@@ -35,6 +35,11 @@ pub enum Kind {
     ServerChanged,
     GuestAction,
     AccessDenied,
+    AuditExported,
+    BackupCreated,
+    BackupRestored,
+    /// A state-changing request that no more specific event covered (`http::access`).
+    Request,
 }
 
 impl Kind {
@@ -64,6 +69,21 @@ impl Kind {
             Self::ServerChanged => "server.changed",
             Self::GuestAction => "guest.action",
             Self::AccessDenied => "access.denied",
+            Self::AuditExported => "audit.exported",
+            Self::BackupCreated => "backup.created",
+            Self::BackupRestored => "backup.restored",
+            Self::Request => "request",
+        }
+    }
+
+    /// How the event ended, as audit entries state it (`Request` states its own).
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Self::LoginFailed | Self::TotpFailed | Self::TotpReplayed | Self::RefreshReused => {
+                "failure"
+            }
+            Self::Locked | Self::CsrfRefused | Self::AccessDenied => "denied",
+            _ => "success",
         }
     }
 }
@@ -107,13 +127,37 @@ pub struct Event {
     pub user_agent: String,
     /// A short free-text detail (never a secret).
     pub detail: String,
+    /// How the actor acted: `user`, `token:ID`, `cli`, `system` or `anonymous`.
+    pub actor: String,
+    /// What was acted on.
+    pub target: String,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// The request it happened in.
+    pub request_id: String,
 }
+
+/// The columns of `Event`, for queries that read events.
+pub const EVENT_COLUMNS: &str =
+    "id, at, kind, user_id, username, ip, user_agent, detail, actor, target, outcome, request_id";
 
 /// Stores an event. A failure is logged and returned: callers on security paths refuse the
 /// request rather than let something unrecorded happen.
 pub async fn record(
     db: &Db,
     kind: Kind,
+    subject: Subject<'_>,
+    client: &Client,
+    detail: &str,
+) -> Result<(), DbError> {
+    record_with(db, kind, kind.outcome(), subject, client, detail).await
+}
+
+/// Stores an event whose outcome the caller states.
+pub async fn record_with(
+    db: &Db,
+    kind: Kind,
+    outcome: &str,
     subject: Subject<'_>,
     client: &Client,
     detail: &str,
@@ -128,6 +172,12 @@ pub async fn record(
     );
     let detail: String = detail.chars().take(500).collect();
     let ip = client.ip.to_string();
+    let trail = &client.trail;
+    let target = match (trail.target(), subject.username) {
+        (Some(target), _) => target.to_owned(),
+        (None, Some(name)) => format!("user:{name}"),
+        (None, None) => String::new(),
+    };
     let entry = crate::audit::Entry {
         at: now(),
         kind: kind.as_str(),
@@ -136,8 +186,15 @@ pub async fn record(
         ip: &ip,
         user_agent: &client.user_agent,
         detail: &detail,
+        actor: trail.actor(),
+        target: &target,
+        outcome,
+        request_id: trail.request_id(),
     };
     let result = crate::audit::append(db, &entry).await;
+    if result.is_ok() {
+        trail.mark_recorded();
+    }
     if let Err(e) = &result {
         tracing::error!(error = %e, event = kind.as_str(), "cannot store a security event");
     }
@@ -147,11 +204,15 @@ pub async fn record(
 
 /// The newest `limit` events, newest first; only those of `user_id` when given.
 pub async fn recent(db: &Db, user_id: Option<&str>, limit: i64) -> Result<Vec<Event>, DbError> {
-    const SQL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail \
-        FROM security_events WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2";
-    Ok(with_pool!(db, pool => sqlx::query_as(SQL)
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM security_events WHERE ($1 IS NULL OR user_id = $1) \
+        ORDER BY id DESC LIMIT $2"
+    );
+    Ok(
+        with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(user_id)
         .bind(limit)
         .fetch_all(pool)
-        .await?))
+        .await?),
+    )
 }

@@ -142,6 +142,12 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Config)) ->
         ..Config::default()
     };
     adjust(&mut config);
+    app_on(config, db, data).await
+}
+
+/// Starts the portal with `config`, on `db` with its data in `data`.
+pub async fn app_on(config: Config, db: TestDb, data: tempfile::TempDir) -> TestApp {
+    install_crypto();
     let portal = Portal::start(&config).await.expect("portal starts");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,70 @@
+//! The `pmp backup` and `pmp restore` commands: the configuration's database and data key,
+//! the snapshot of `db::backup`, and the file, written readable by its owner only and never
+//! over an existing one. Both leave an entry in the audit trail; a restore's entry continues
+//! the restored chain, so `pmp audit verify` passes on the restored install.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::db::backup::{self, Summary};
+use crate::http::{Client, Trail};
+use crate::identity::events::{self, Kind, Subject};
+use crate::secrets::Keys;
+use crate::server::{StartError, open_database};
+
+fn refused(e: impl std::fmt::Display) -> StartError {
+    StartError::Refused(e.to_string())
+}
+
+fn cli(command: &str) -> Client {
+    Client {
+        ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        user_agent: format!("pmp {command}"),
+        trail: Trail::detached("cli"),
+    }
+}
+
+/// Writes a sealed snapshot of the database to `path` (which must not exist yet).
+pub async fn to_file(config: &Config, path: &Path) -> Result<Summary, StartError> {
+    if path.exists() {
+        return Err(refused(format!(
+            "{} already exists; choose a new file name",
+            path.display()
+        )));
+    }
+    let keys = Keys::load(config)?;
+    let db = open_database(config).await?;
+    let result = backup::backup(&db, &keys).await;
+    let outcome = match result {
+        Ok((text, summary)) => crate::secrets::write_private(path, &text)
+            .map(|()| summary)
+            .map_err(|e| refused(format!("cannot write {}: {e}", path.display()))),
+        Err(e) => Err(refused(e)),
+    };
+    if let Ok(summary) = &outcome {
+        let detail = format!("{} rows of {} tables", summary.rows, summary.tables);
+        let subject = Subject::default();
+        events::record(&db, Kind::BackupCreated, subject, &cli("backup"), &detail).await?;
+    }
+    db.close().await;
+    outcome
+}
+
+/// Restores the backup at `path` onto this configuration's fresh database.
+pub async fn from_file(config: &Config, path: &Path) -> Result<Summary, StartError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+    let keys = Keys::load(config)?;
+    let db = open_database(config).await?;
+    let outcome = backup::restore(&db, &keys, &text).await.map_err(refused);
+    if let Ok(summary) = &outcome {
+        let detail = format!(
+            "{} rows of {} tables restored",
+            summary.rows, summary.tables
+        );
+        let subject = Subject::default();
+        events::record(&db, Kind::BackupRestored, subject, &cli("restore"), &detail).await?;
+    }
+    db.close().await;
+    outcome
+}
