@@ -82,6 +82,13 @@ pub struct Config {
     pub inventory_busy_ms: u64,
     /// Milliseconds between status reads of a PVE task a job follows.
     pub task_poll_ms: u64,
+    /// Seconds between evaluations of the inventory and job alert rules.
+    pub alert_interval_secs: u64,
+    /// Notifications each channel may send per minute; the rest are dropped and logged.
+    pub notify_per_minute: u32,
+    /// Addresses that notification destinations may use although they are loopback,
+    /// link-local or metadata addresses (refused otherwise), as addresses or CIDR ranges.
+    pub notify_allow: Vec<ProxyNet>,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -161,6 +168,9 @@ impl Default for Config {
             inventory_idle_secs: 15,
             inventory_busy_ms: 2_000,
             task_poll_ms: 1_000,
+            alert_interval_secs: 30,
+            notify_per_minute: 20,
+            notify_allow: Vec::new(),
         }
     }
 }
@@ -259,6 +269,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "inventory_busy_ms must be at least 100 and task_poll_ms at least 50".to_owned(),
             ));
+        }
+        if self.alert_interval_secs == 0 {
+            return Err(ConfigError::Zero("alert_interval_secs"));
         }
         if self.refresh_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("refresh_token_ttl_secs"));

@@ -3,6 +3,7 @@
 //! in-process on a random port.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod config;

@@ -33,7 +33,7 @@ fn server_totp(id: &str) -> String {
     )
 }
 
-const SITES: [Site; 3] = [
+const SITES: [Site; 4] = [
     Site {
         select: "SELECT id, secret FROM servers ORDER BY id",
         update: "UPDATE servers SET secret = $2 WHERE id = $1",
@@ -48,6 +48,11 @@ const SITES: [Site; 3] = [
         select: "SELECT user_id, secret_enc FROM totp ORDER BY user_id",
         update: "UPDATE totp SET secret_enc = $2 WHERE user_id = $1",
         purpose: crate::identity::totp::purpose,
+    },
+    Site {
+        select: "SELECT id, secret FROM notification_channels WHERE secret IS NOT NULL ORDER BY id",
+        update: "UPDATE notification_channels SET secret = $2 WHERE id = $1",
+        purpose: crate::alerts::channels::purpose,
     },
 ];
 

@@ -97,6 +97,7 @@ pub fn start_worker(
         let _ = stopped.wait_for(|s| *s).await;
     };
     let mut registry = Registry::builtin();
+    let notify_keys = keys.clone();
     crate::guests::jobs::register(
         &mut registry,
         crate::guests::jobs::Deps {
@@ -107,6 +108,15 @@ pub fn start_worker(
         },
     );
     crate::jobs::bulk::register(&mut registry, db.clone(), 250);
+    crate::alerts::notify::register(
+        &mut registry,
+        crate::alerts::notify::Deps {
+            db: db.clone(),
+            keys: notify_keys,
+            allowed: Arc::new(config.notify_allow.clone()),
+            per_minute: config.notify_per_minute,
+        },
+    );
     let task = tokio::spawn(crate::jobs::worker::run(
         db.clone(),
         registry,
@@ -141,7 +151,9 @@ impl Portal {
         let inventory = inventory(config);
         let (background, stopped) = tokio::sync::watch::channel(false);
         crate::inventory::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());
-        crate::schedules::fire::start(db.clone(), inventory.clone(), stopped);
+        crate::schedules::fire::start(db.clone(), inventory.clone(), stopped.clone());
+        let every = Duration::from_secs(config.alert_interval_secs);
+        crate::alerts::watch::start(db.clone(), inventory.clone(), every, stopped);
         let state = AppState::new(
             db.clone(),
             config,

@@ -24,34 +24,36 @@ pub fn routes() -> Routes {
         .add("/api/v1/audit/export", &["GET"], view, get(export))
 }
 
+/// What to search for.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Filter {
+pub(crate) struct Filter {
     /// A user id.
     #[serde(default)]
-    actor: Option<String>,
+    pub actor: Option<String>,
     /// An event kind (`login.failed`, `guest.action`, ...).
     #[serde(default)]
-    action: Option<String>,
+    pub action: Option<String>,
     /// Unix seconds, inclusive.
     #[serde(default)]
-    from: Option<i64>,
+    pub from: Option<i64>,
     #[serde(default)]
-    to: Option<i64>,
+    pub to: Option<i64>,
     /// An access path: entries on it or below it.
     #[serde(default)]
-    target: Option<String>,
+    pub target: Option<String>,
     /// Text the detail contains.
     #[serde(default)]
-    q: Option<String>,
+    pub q: Option<String>,
     #[serde(default)]
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `jsonl` or `csv` (export only).
     #[serde(default)]
-    format: Option<String>,
+    pub format: Option<String>,
 }
 
-async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec<Event>, AppError> {
+/// The newest entries matching `f`, at most `cap`.
+pub(crate) async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec<Event>, AppError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM security_events \
         WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \

@@ -4,11 +4,12 @@
 
 mod api;
 mod chain;
+mod page;
 pub mod requests;
 
 pub use chain::{Broken, Entry, append, verify};
 
 /// Audit routes.
 pub fn routes() -> crate::http::access::Routes {
-    api::routes()
+    api::routes().merge(page::routes())
 }

@@ -34,6 +34,9 @@ pub const TABLES: &[&str] = &[
     "servers",
     "server_members",
     "schedules",
+    "alerts",
+    "alert_rules",
+    "notification_channels",
 ];
 
 /// The first line of a backup file.

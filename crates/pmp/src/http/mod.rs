@@ -54,6 +54,7 @@ struct Inner {
     inventory: Inventory,
     task_poll: std::time::Duration,
     rrd: crate::guests::chart::RrdCache,
+    notify_allow: Arc<Vec<ProxyNet>>,
 }
 
 impl AppState {
@@ -79,6 +80,7 @@ impl AppState {
                 inventory,
                 task_poll: std::time::Duration::from_millis(config.task_poll_ms),
                 rrd: crate::guests::chart::RrdCache::default(),
+                notify_allow: Arc::new(config.notify_allow.clone()),
             }),
         }
     }
@@ -121,6 +123,11 @@ impl AppState {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub fn trusted_proxies(&self) -> &[ProxyNet] {
         &self.inner.trusted_proxies
+    }
+
+    /// Internal addresses notifications may go to nonetheless.
+    pub fn notify_allow(&self) -> &[ProxyNet] {
+        &self.inner.notify_allow
     }
 
     /// The database pool.
@@ -171,6 +178,7 @@ pub fn route_table() -> access::Routes {
         .merge(crate::inventory::routes())
         .merge(openapi::routes())
         .merge(crate::audit::routes())
+        .merge(crate::alerts::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -192,8 +192,12 @@ pub async fn record_with(
         request_id: trail.request_id(),
     };
     let result = crate::audit::append(db, &entry).await;
-    if result.is_ok() {
+    if let Ok(id) = result {
         trail.mark_recorded();
+        // An alert that cannot be raised must not undo what was recorded; it is logged.
+        if let Err(e) = crate::alerts::anomaly::observe(db, id, &entry).await {
+            tracing::error!(error = %e, event = kind.as_str(), "anomaly rules could not be evaluated");
+        }
     }
     if let Err(e) = &result {
         tracing::error!(error = %e, event = kind.as_str(), "cannot store a security event");
