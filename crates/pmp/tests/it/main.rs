@@ -6,6 +6,7 @@
 
 mod access;
 mod account;
+mod alerts;
 mod api_auth;
 mod audit;
 mod audit_coverage;
