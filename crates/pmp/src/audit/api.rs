@@ -28,7 +28,7 @@ pub fn routes() -> Routes {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Filter {
-    /// A user id.
+    /// A user id or username (a failed sign-in knows only the name typed).
     #[serde(default)]
     pub actor: Option<String>,
     /// An event kind (`login.failed`, `guest.action`, ...).
@@ -56,7 +56,7 @@ pub(crate) struct Filter {
 pub(crate) async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec<Event>, AppError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM security_events \
-        WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \
+        WHERE ($1 IS NULL OR user_id = $1 OR username = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \
         AND ($4 IS NULL OR at <= $4) AND ($5 IS NULL OR detail LIKE $5) \
         AND ($7 IS NULL OR target = $7 OR target LIKE $8) ORDER BY id DESC LIMIT $6"
     );

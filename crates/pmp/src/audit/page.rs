@@ -30,7 +30,7 @@ pub fn routes() -> Routes {
 struct ListPage {
     shell: Shell,
     entries: Vec<Event>,
-    users: Vec<(String, String)>,
+    users: Vec<String>,
     filter: Filter,
     /// The filter as `&name=value` pairs for the export links.
     query: String,
@@ -58,7 +58,7 @@ async fn list(
         .await
         .map_err(|e| fail(AppError::internal(e)))?
         .into_iter()
-        .map(|u| (u.id, u.username))
+        .map(|u| u.username)
         .collect();
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in [

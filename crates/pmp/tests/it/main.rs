@@ -13,6 +13,7 @@ mod audit_coverage;
 mod audit_secrets;
 mod backup;
 mod browser;
+mod browser_audit;
 mod browser_guests;
 mod browser_jobs;
 mod browser_totp;

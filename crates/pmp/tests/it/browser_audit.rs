@@ -1,0 +1,109 @@
+//! The audit and alerts pages in real Chromium: an administrator filters the audit trail to
+//! one user, every row shown is that user's, and the export link of the page downloads exactly
+//! that selection; the alert raised by the same user's failed sign-ins is on the alerts page.
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::support::{Engine, PASSWORD, spawn_app};
+
+#[tokio::test]
+async fn the_audit_page_filters_to_one_user_and_exports_it_and_alerts_show() {
+    let app = spawn_app(Engine::Sqlite).await;
+    app.create_admin("admin").await;
+    app.create_user("bob", false).await;
+    for _ in 0..5 {
+        let wrong = json!({"username": "bob", "password": "not the password at all"});
+        app.post_json("/api/v1/auth/token", wrong).await;
+    }
+    let browser = Browser::start().await;
+    browser.client.goto(&app.url("/login")).await.unwrap();
+    for (field, value) in [("#username", "admin"), ("#password", PASSWORD)] {
+        let input = browser.client.find(Locator::Css(field)).await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    let submit = browser
+        .client
+        .find(Locator::Css("[data-login-form] button"))
+        .await;
+    submit.unwrap().click().await.unwrap();
+    let wait = browser.client.wait();
+    wait.for_element(Locator::Css("[data-welcome]"))
+        .await
+        .unwrap();
+
+    browser.client.goto(&app.url("/audit")).await.unwrap();
+    let select = browser
+        .client
+        .wait()
+        .for_element(Locator::Css("#actor"))
+        .await
+        .unwrap();
+    select.select_by_value("bob").await.unwrap();
+    let filter = browser
+        .client
+        .find(Locator::Css("[data-audit-filter] button"))
+        .await;
+    filter.unwrap().click().await.unwrap();
+    let wait = browser.client.wait();
+    wait.for_url(&url::Url::parse(&app.url("/audit?actor=bob&action=&q=")).unwrap())
+        .await
+        .unwrap();
+    let rows = browser
+        .client
+        .find_all(Locator::Css("[data-audit] [data-who]"))
+        .await
+        .unwrap();
+    assert!(rows.len() >= 5, "{} rows", rows.len());
+    for row in &rows {
+        assert!(row.text().await.unwrap().starts_with("bob"));
+    }
+    browser.screenshot("audit-filtered").await;
+    let link = browser
+        .client
+        .find(Locator::Css("[data-export-jsonl]"))
+        .await
+        .unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    assert!(href.contains("actor=bob"), "{href}");
+    // The download, fetched by the page itself with its session.
+    let script = format!("return fetch({href:?}).then(r => r.text())");
+    let exported = browser.eval(&script).await;
+    let lines: Vec<serde_json::Value> = exported
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), rows.len(), "the export is the selection shown");
+    assert!(lines.iter().all(|l| l["username"] == "bob"));
+    assert!(lines.iter().any(|l| l["kind"] == "login.failed"));
+    let csv = browser
+        .client
+        .find(Locator::Css("[data-export-csv]"))
+        .await
+        .unwrap();
+    assert!(
+        csv.attr("href")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("format=csv")
+    );
+
+    browser.client.goto(&app.url("/alerts")).await.unwrap();
+    let table = browser
+        .client
+        .wait()
+        .for_element(Locator::Css("[data-alerts]"))
+        .await
+        .unwrap();
+    let text = table.text().await.unwrap();
+    assert!(text.contains("failed sign-ins for bob"), "{text}");
+    assert!(text.contains("firing"), "{text}");
+    browser.screenshot("alerts").await;
+    browser
+        .assert_no_console_errors_besides("no expected errors")
+        .await;
+}
