@@ -7,21 +7,13 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::db::backup::{self, Summary};
-use crate::http::{Client, Trail};
+use crate::http::Client;
 use crate::identity::events::{self, Kind, Subject};
 use crate::secrets::Keys;
 use crate::server::{StartError, open_database};
 
 fn refused(e: impl std::fmt::Display) -> StartError {
     StartError::Refused(e.to_string())
-}
-
-fn cli(command: &str) -> Client {
-    Client {
-        ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        user_agent: format!("pmp {command}"),
-        trail: Trail::detached("cli"),
-    }
 }
 
 /// Writes a sealed snapshot of the database to `path` (which must not exist yet).
@@ -44,7 +36,14 @@ pub async fn to_file(config: &Config, path: &Path) -> Result<Summary, StartError
     if let Ok(summary) = &outcome {
         let detail = format!("{} rows of {} tables", summary.rows, summary.tables);
         let subject = Subject::default();
-        events::record(&db, Kind::BackupCreated, subject, &cli("backup"), &detail).await?;
+        events::record(
+            &db,
+            Kind::BackupCreated,
+            subject,
+            &Client::cli("backup"),
+            &detail,
+        )
+        .await?;
     }
     db.close().await;
     outcome
@@ -63,7 +62,14 @@ pub async fn from_file(config: &Config, path: &Path) -> Result<Summary, StartErr
             summary.rows, summary.tables
         );
         let subject = Subject::default();
-        events::record(&db, Kind::BackupRestored, subject, &cli("restore"), &detail).await?;
+        events::record(
+            &db,
+            Kind::BackupRestored,
+            subject,
+            &Client::cli("restore"),
+            &detail,
+        )
+        .await?;
     }
     db.close().await;
     outcome

@@ -46,10 +46,7 @@ async fn raise(
     title: String,
     detail: String,
 ) -> Result<(), DbError> {
-    if let Some(alert) = store::raise(db, rule, subject, &title, &detail).await? {
-        notify::changed(db, &alert).await?;
-    }
-    Ok(())
+    notify::raise(db, rule, subject, &title, &detail).await
 }
 
 /// Looks at entry `id` (just stored) and raises what it shows.

@@ -36,6 +36,20 @@ pub async fn changed(db: &Db, alert: &Alert) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Raises `rule` about `subject` and, when the alert is new, queues its notifications.
+pub async fn raise(
+    db: &Db,
+    rule: crate::alerts::rules::Rule,
+    subject: &str,
+    title: &str,
+    detail: &str,
+) -> Result<(), DbError> {
+    if let Some(alert) = store::raise(db, rule, subject, title, detail).await? {
+        changed(db, &alert).await?;
+    }
+    Ok(())
+}
+
 /// What people read about `alert`.
 pub fn message(alert: &Alert) -> Message {
     let resolved = alert.state == "resolved";

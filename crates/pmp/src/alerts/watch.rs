@@ -23,10 +23,7 @@ async fn raise(
     if !store::settings(db, rule).await?.enabled {
         return Ok(());
     }
-    if let Some(alert) = store::raise(db, rule, subject, &title, &detail).await? {
-        notify::changed(db, &alert).await?;
-    }
-    Ok(())
+    notify::raise(db, rule, subject, &title, &detail).await
 }
 
 async fn resolve(db: &Db, rule: Rule, subject: &str) -> Result<(), DbError> {

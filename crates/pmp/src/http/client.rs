@@ -24,6 +24,18 @@ pub struct Client {
     pub trail: Trail,
 }
 
+impl Client {
+    /// The client of a command-line action (`pmp user ...`, `pmp backup`): local, named by
+    /// its command, outside any request.
+    pub fn cli(command: &str) -> Self {
+        Self {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            user_agent: format!("pmp {command}"),
+            trail: Trail::detached("cli"),
+        }
+    }
+}
+
 fn trusted(proxies: &[ProxyNet], ip: IpAddr) -> bool {
     let ip = canonical(ip);
     proxies.iter().any(|net| net.0.contains(&ip))

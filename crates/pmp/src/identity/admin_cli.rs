@@ -81,11 +81,7 @@ pub async fn reset_password(
         totp::disable(db, &user.id).await?;
     }
     throttle::clear_account(db, name.as_str()).await?;
-    let client = crate::http::Client {
-        ip: std::net::IpAddr::from([127, 0, 0, 1]),
-        user_agent: "pmp user reset-password".to_owned(),
-        trail: crate::http::Trail::detached("cli"),
-    };
+    let client = crate::http::Client::cli("user reset-password");
     let detail = if reset_totp {
         "password and two-factor sign-in reset from the command line"
     } else {
