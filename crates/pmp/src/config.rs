@@ -89,6 +89,10 @@ pub struct Config {
     /// Addresses that notification destinations may use although they are loopback,
     /// link-local or metadata addresses (refused otherwise), as addresses or CIDR ranges.
     pub notify_allow: Vec<ProxyNet>,
+    /// The bearer token a Prometheus scraper presents at `/metrics` (at least 24 characters).
+    pub metrics_token: Option<SecretValue>,
+    /// Addresses (or CIDR ranges) that may scrape `/metrics` without the token.
+    pub metrics_allow: Vec<ProxyNet>,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -171,6 +175,8 @@ impl Default for Config {
             alert_interval_secs: 30,
             notify_per_minute: 20,
             notify_allow: Vec::new(),
+            metrics_token: None,
+            metrics_allow: Vec::new(),
         }
     }
 }
@@ -276,6 +282,16 @@ impl Config {
         if self.refresh_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("refresh_token_ttl_secs"));
         }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.0.trim().len() < 24 || t.0.trim() != t.0)
+        {
+            return Err(ConfigError::Invalid(
+                "metrics_token must be at least 24 characters, without surrounding spaces"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -347,6 +363,25 @@ mod tests {
                 "docs/configuration.md lacks `{key}`"
             );
         }
+    }
+
+    #[test]
+    fn a_short_or_padded_metrics_token_is_refused() {
+        for token in ["short", " scrape-token-0123456789abcdef", &"x".repeat(23)] {
+            let config = Config {
+                metrics_token: Some(SecretValue(token.to_owned())),
+                ..Config::default()
+            };
+            assert!(
+                matches!(config.validate(), Err(ConfigError::Invalid(_))),
+                "{token:?}"
+            );
+        }
+        let config = Config {
+            metrics_token: Some(SecretValue("x".repeat(24))),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -23,4 +23,5 @@ pub mod secrets;
 pub mod server;
 pub mod servers;
 pub mod settings;
+pub mod telemetry;
 pub mod web;

@@ -148,6 +148,7 @@ impl Portal {
             .await
             .map_err(sealed_error)?;
         let setup_token = setup::issue_token(&db).await?;
+        crate::telemetry::install();
         let inventory = inventory(config);
         let (background, stopped) = tokio::sync::watch::channel(false);
         crate::inventory::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());

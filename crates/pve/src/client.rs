@@ -25,7 +25,13 @@ pub struct Member {
     pub trust: Trust,
 }
 
-/// Timeouts, retries and ticket renewal.
+/// Told of every API call once it ended (after its retries), for latency and error metrics.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// `method path` took `elapsed` and ended with `outcome`.
+    fn observe(&self, method: &str, path: &str, elapsed: Duration, outcome: Result<(), &Error>);
+}
+
+/// Timeouts, retries, ticket renewal and who watches the calls.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Per request, connection included.
@@ -36,6 +42,8 @@ pub struct Options {
     pub retry_backoff: Duration,
     /// A ticket older than this is renewed before use (PVE's last two hours).
     pub ticket_renew_after: Duration,
+    /// Told of every call, when set.
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Default for Options {
@@ -45,6 +53,7 @@ impl Default for Options {
             read_retries: 2,
             retry_backoff: Duration::from_millis(250),
             ticket_renew_after: Duration::from_secs(60 * 60),
+            observer: None,
         }
     }
 }
@@ -275,6 +284,7 @@ impl Client {
         };
         let mut pause = options.retry_backoff;
         let mut attempt = 1;
+        let started = std::time::Instant::now();
         loop {
             match self.on_members(&method, path, params).await {
                 Err(e) if attempt < attempts && e.transient() => {
@@ -283,7 +293,13 @@ impl Client {
                     pause = pause.saturating_mul(2);
                     attempt += 1;
                 }
-                result => return result,
+                result => {
+                    if let Some(observer) = &options.observer {
+                        let outcome = result.as_ref().map(drop);
+                        observer.observe(method.as_str(), path, started.elapsed(), outcome);
+                    }
+                    return result;
+                }
             }
         }
     }

@@ -45,6 +45,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// A short stable name of the kind of failure, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "unreachable",
+            Self::Interrupted { .. } => "interrupted",
+            Self::FingerprintMismatch { .. } => "certificate_changed",
+            Self::Untrusted { .. } => "untrusted",
+            Self::AuthenticationFailed(_) | Self::SecondFactorRequired => "authentication",
+            Self::PermissionDenied(_) => "permission",
+            Self::Api { .. } => "api",
+            Self::Timeout(_) => "timeout",
+            Self::Decode(_) => "decode",
+            Self::BadUrl(_) | Self::Invalid(_) => "invalid",
+            Self::GuestNotFound(_) => "not_found",
+        }
+    }
+
     /// Whether a read may be tried again (on this member or another): the request may not
     /// have reached PVE, or PVE was briefly unable to answer.
     pub(crate) fn transient(&self) -> bool {

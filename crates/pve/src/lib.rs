@@ -21,7 +21,7 @@ mod tasks;
 mod tls;
 
 pub use auth::Auth;
-pub use client::{Client, Member, Options};
+pub use client::{Client, Member, Observer, Options};
 pub use cluster::{DiscoveredMember, probe_fingerprint};
 pub use console::{ConsoleKind, ConsoleTicket};
 pub use error::Error;

@@ -73,7 +73,10 @@ pub async fn raise(
         .bind(&alert.subject).bind(&alert.title).bind(&alert.detail).bind(at)
         .execute(pool).await.map(drop));
     match inserted {
-        Ok(_) => Ok(Some(alert)),
+        Ok(_) => {
+            crate::telemetry::alert_raised(rule.as_str());
+            Ok(Some(alert))
+        }
         // Another instance raised it a moment ago (the unique index): that one notifies.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
         Err(e) => Err(e.into()),

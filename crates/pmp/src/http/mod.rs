@@ -55,6 +55,7 @@ struct Inner {
     task_poll: std::time::Duration,
     rrd: crate::guests::chart::RrdCache,
     notify_allow: Arc<Vec<ProxyNet>>,
+    scrape: crate::telemetry::ScrapeAccess,
 }
 
 impl AppState {
@@ -81,6 +82,10 @@ impl AppState {
                 task_poll: std::time::Duration::from_millis(config.task_poll_ms),
                 rrd: crate::guests::chart::RrdCache::default(),
                 notify_allow: Arc::new(config.notify_allow.clone()),
+                scrape: crate::telemetry::ScrapeAccess {
+                    token: config.metrics_token.as_ref().map(|t| t.0.clone()),
+                    allow: config.metrics_allow.clone(),
+                },
             }),
         }
     }
@@ -128,6 +133,11 @@ impl AppState {
     /// Internal addresses notifications may go to nonetheless.
     pub fn notify_allow(&self) -> &[ProxyNet] {
         &self.inner.notify_allow
+    }
+
+    /// Who may scrape `/metrics`.
+    pub fn scrape_access(&self) -> &crate::telemetry::ScrapeAccess {
+        &self.inner.scrape
     }
 
     /// The database pool.
@@ -179,6 +189,7 @@ pub fn route_table() -> access::Routes {
         .merge(openapi::routes())
         .merge(crate::audit::routes())
         .merge(crate::alerts::routes())
+        .merge(crate::telemetry::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

@@ -58,13 +58,15 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         .or(peer)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
+    let elapsed = started.elapsed();
+    crate::telemetry::http_request(method.as_str(), &route, response.status().as_u16(), elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "pmp::access",
             method = %method,
             route = %route,
             status = response.status().as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
             bytes,
             user_id = trail.user_id().unwrap_or("-"),
             ip = %ip,

@@ -194,6 +194,7 @@ pub async fn record_with(
     let result = crate::audit::append(db, &entry).await;
     if let Ok(id) = result {
         trail.mark_recorded();
+        crate::telemetry::security_event(kind.as_str());
         // An alert that cannot be raised must not undo what was recorded; it is logged.
         if let Err(e) = crate::alerts::anomaly::observe(db, id, &entry).await {
             tracing::error!(error = %e, event = kind.as_str(), "anomaly rules could not be evaluated");

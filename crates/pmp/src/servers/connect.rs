@@ -45,6 +45,7 @@ pub fn client_for(server: &Server, auth: pve::Auth) -> Result<pve::Client, Conne
     }
     let options = Options {
         timeout: TIMEOUT,
+        observer: Some(crate::telemetry::PveCalls::new(&server.id)),
         ..Options::default()
     };
     Ok(pve::Client::cluster(members, auth, options)?)

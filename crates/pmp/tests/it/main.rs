@@ -27,6 +27,7 @@ mod jobs;
 mod jobs_api;
 mod login;
 mod matrix;
+mod metrics;
 mod openapi;
 mod pve;
 mod pve_jobs;
