@@ -42,17 +42,21 @@ fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Installs the recorder and keeps its histograms drained (call once at start).
+/// Installs the recorder and keeps its histograms drained; a second portal started in the
+/// same process reuses both.
 pub fn install() {
+    static UPKEEP: std::sync::Once = std::sync::Once::new();
     if handle().is_some() {
-        tokio::spawn(async {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                if let Some(handle) = handle() {
-                    handle.run_upkeep();
+        UPKEEP.call_once(|| {
+            tokio::spawn(async {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    if let Some(handle) = handle() {
+                        handle.run_upkeep();
+                    }
                 }
-            }
+            });
         });
     }
 }
