@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore as _;
 
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::ids::ServerId;
 use crate::secrets::{KeyError, Keys};
 use crate::with_pool;
@@ -98,7 +98,7 @@ pub fn new_key() -> ([u8; 32], String) {
 pub async fn reseal(db: &Db, old: &Keys, new: &Keys) -> Result<usize, SealError> {
     let mut count = 0;
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for site in &SITES {
             let rows: Vec<(String, String)> = sqlx::query_as(site.select).fetch_all(&mut *tx).await?;
             for (id, sealed) in rows {

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::with_pool;
 
 /// One event as written.
@@ -78,7 +78,7 @@ pub async fn append(db: &Db, entry: &Entry<'_>) -> Result<i64, DbError> {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
     let _guard = APPEND.lock().await;
     let id = with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if matches!(db, Db::Postgres(_)) {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LOCK).execute(&mut *tx).await?;
         }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::Db;
+use crate::db::{BeginWrite as _, Db};
 use crate::secrets::Keys;
 use crate::with_pool;
 
@@ -255,7 +255,7 @@ pub async fn restore(db: &Db, keys: &Keys, text: &str) -> Result<Summary, Backup
     }
     let mut rows = 0;
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
         if users > 0 {
             return Err(BackupError::NotFresh);

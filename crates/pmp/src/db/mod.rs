@@ -6,6 +6,7 @@ pub mod backup;
 mod url;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use url::{DatabaseUrl, UrlError, redact};
 
@@ -28,6 +30,37 @@ macro_rules! with_pool {
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
+}
+
+/// Starts a transaction that will write. SQLite's plain `BEGIN` is deferred: the first read takes
+/// a snapshot, and the first write then fails at once with "database is locked" (busy_timeout
+/// does not apply) when another connection committed in between. `BEGIN IMMEDIATE` takes the
+/// write lock up front and waits for it under busy_timeout, as a single statement does.
+pub trait BeginWrite {
+    /// The engine the transaction runs on.
+    type Engine: sqlx::Database;
+    /// Begins a transaction holding the engine's write lock where the engine has one.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Engine>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Engine = Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Engine = Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
 }
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::access::store;
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, PageError, refuse_cross_site};
 use crate::identity::users::Username;
@@ -78,7 +78,7 @@ pub async fn create_first_admin(
     let now = settings::now();
     let id = uuid::Uuid::new_v4().to_string();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let claimed = sqlx::query(CLAIM)
             .bind(COMPLETED_AT.0)
             .bind(now.to_string())

@@ -7,7 +7,7 @@
 use rand::RngCore as _;
 use totp_rs::{Builder, Totp};
 
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::identity::digest;
 use crate::secrets::Keys;
 use crate::settings::now;
@@ -226,7 +226,7 @@ pub async fn disable(db: &Db, user_id: &str) -> Result<bool, DbError> {
     const TOTP: &str = "DELETE FROM totp WHERE user_id = $1";
     const CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
     let removed = with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let n = sqlx::query(TOTP).bind(user_id).execute(&mut *tx).await?.rows_affected();
         sqlx::query(CODES).bind(user_id).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -271,7 +271,7 @@ pub async fn new_recovery_codes(db: &Db, user_id: &str) -> Result<Vec<String>, D
             .collect()
     };
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(CLEAR).bind(user_id).execute(&mut *tx).await?;
         for code in &codes {
             sqlx::query(INSERT).bind(digest(&normalise_recovery(code))).bind(user_id).execute(&mut *tx).await?;

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::access::store;
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::settings::now;
 use crate::with_pool;
 
@@ -151,7 +151,7 @@ pub async fn create(
     let id = uuid::Uuid::new_v4().to_string();
     let now = now();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(SQL)
             .bind(&id)
             .bind(name.as_str())
@@ -193,7 +193,7 @@ pub async fn update(db: &Db, id: &str, is_admin: bool, disabled: bool) -> Result
     };
     let loses_rights = (before.is_admin && !is_admin) || (!before.disabled && disabled);
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if before.is_admin && (!is_admin || disabled) {
             let others: i64 = sqlx::query_scalar(OTHER_ADMINS).bind(id).fetch_one(&mut *tx).await?;
             if others == 0 {
@@ -223,7 +223,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool, UserError> {
         return Ok(false);
     };
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if before.is_admin {
             let others: i64 = sqlx::query_scalar(OTHER_ADMINS).bind(id).fetch_one(&mut *tx).await?;
             if others == 0 {
@@ -260,7 +260,7 @@ pub async fn set_password(
     let [_, refresh, _, bump] = REVOKE_ALL;
     let must_change = matches!(change, PasswordChange::Reset { must_change: true });
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(UPDATE).bind(id).bind(password_hash).bind(must_change).execute(&mut *tx).await?;
         match change {
             PasswordChange::Reset { .. } => {

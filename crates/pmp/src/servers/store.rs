@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::db::{Db, DbError};
+use crate::db::{BeginWrite as _, Db, DbError};
 use crate::ids::ServerId;
 use crate::jobs::queue::now_ms;
 use crate::secrets::Keys;
@@ -170,7 +170,7 @@ async fn write(
         VALUES ($1, $2, $3, $4, $5)";
     let now = now_ms();
     let written = with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let exists: i64 = sqlx::query_scalar(EXISTS).bind(id.as_str()).fetch_one(&mut *tx).await?;
         let proceed = match &new {
             Some(row) if exists == 0 => {

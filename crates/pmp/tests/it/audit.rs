@@ -9,6 +9,7 @@ use crate::support::{Engine, PASSWORD, call, get_json, spawn_app};
 crate::on_both_engines!(
     an_edited_or_deleted_entry_breaks_the_chain_there,
     search_and_export_are_for_auditors_and_csv_cells_are_inert,
+    appends_wait_for_other_writers_instead_of_failing,
 );
 
 async fn exec(db: &pmp::db::Db, sql: &'static str) {
@@ -52,6 +53,65 @@ async fn an_edited_or_deleted_entry_breaks_the_chain_there(engine: Engine) {
         pmp::audit::verify(db).await.unwrap(),
         Err(pmp::audit::Broken::Unlinked(4))
     );
+}
+
+/// An append reads the last hash, then inserts. On SQLite a deferred transaction would fail
+/// with "database is locked" whenever another connection committed in between (CI saw a sign-in
+/// answer 500 that way while schedules fired); the append must wait for the lock instead.
+async fn appends_wait_for_other_writers_instead_of_failing(engine: Engine) {
+    const BUMP: &str = "INSERT INTO settings (key, value, updated_at) VALUES ('test.bump', $1, 0) \
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    let app = spawn_app(engine).await;
+    let db = app.portal.db().clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (db, stop) = (db.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let value = format!("{w}-{n}");
+                    match &db {
+                        pmp::db::Db::Sqlite(p) => {
+                            sqlx::query(BUMP).bind(value).execute(p).await.map(drop)
+                        }
+                        pmp::db::Db::Postgres(p) => {
+                            sqlx::query(BUMP).bind(value).execute(p).await.map(drop)
+                        }
+                    }
+                    .expect("a plain write");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for i in 0..150 {
+        let detail = format!("append {i}");
+        let entry = pmp::audit::Entry {
+            at: i,
+            kind: "test.append",
+            user_id: None,
+            username: None,
+            ip: "",
+            user_agent: "",
+            detail: &detail,
+            actor: "system",
+            target: "",
+            outcome: "success",
+            request_id: "",
+        };
+        pmp::audit::append(&db, &entry)
+            .await
+            .unwrap_or_else(|e| panic!("append {i} failed beside other writers: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut written = 0;
+    for writer in writers {
+        written += writer.await.unwrap();
+    }
+    assert!(written > 0, "the other writers ran");
+    assert!(pmp::audit::verify(&db).await.unwrap().unwrap() >= 150);
 }
 
 #[tokio::test]
