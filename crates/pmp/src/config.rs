@@ -93,6 +93,8 @@ pub struct Config {
     pub metrics_token: Option<SecretValue>,
     /// Addresses (or CIDR ranges) that may scrape `/metrics` without the token.
     pub metrics_allow: Vec<ProxyNet>,
+    /// Where the audit trail is forwarded as RFC 5424 syslog: `udp://HOST:PORT` or `tcp://HOST:PORT`.
+    pub syslog_target: Option<crate::audit::syslog::Target>,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.
@@ -177,6 +179,7 @@ impl Default for Config {
             notify_allow: Vec::new(),
             metrics_token: None,
             metrics_allow: Vec::new(),
+            syslog_target: None,
         }
     }
 }

@@ -153,6 +153,9 @@ impl Portal {
         let (background, stopped) = tokio::sync::watch::channel(false);
         crate::inventory::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());
         crate::schedules::fire::start(db.clone(), inventory.clone(), stopped.clone());
+        if let Some(target) = &config.syslog_target {
+            crate::audit::syslog::start(db.clone(), target.clone(), stopped.clone());
+        }
         let every = Duration::from_secs(config.alert_interval_secs);
         crate::alerts::watch::start(db.clone(), inventory.clone(), every, stopped);
         let state = AppState::new(

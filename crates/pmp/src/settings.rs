@@ -33,3 +33,22 @@ pub async fn set(db: &Db, key: Key, value: &str) -> Result<(), DbError> {
     with_pool!(db, pool => sqlx::query(SQL).bind(key.0).bind(value).bind(now()).execute(pool).await?.rows_affected());
     Ok(())
 }
+
+/// Compare-and-set: stores `new` under `key` only if the stored value is still `expected`
+/// (`None`: only if there is none yet). Says whether it stored, so that of several instances
+/// racing to move the same value exactly one wins.
+pub async fn swap(db: &Db, key: Key, expected: Option<&str>, new: &str) -> Result<bool, DbError> {
+    const INIT: &str = "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (key) DO NOTHING";
+    const UPDATE: &str =
+        "UPDATE settings SET value = $2, updated_at = $3 WHERE key = $1 AND value = $4";
+    let changed = match expected {
+        None => {
+            with_pool!(db, pool => sqlx::query(INIT).bind(key.0).bind(new).bind(now()).execute(pool).await?.rows_affected())
+        }
+        Some(old) => {
+            with_pool!(db, pool => sqlx::query(UPDATE).bind(key.0).bind(new).bind(now()).bind(old).execute(pool).await?.rows_affected())
+        }
+    };
+    Ok(changed == 1)
+}

@@ -122,9 +122,10 @@ pub enum Broken {
     Unlinked(i64),
 }
 
+/// An entry as stored, with its place in the chain.
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
+pub(crate) struct Stored {
+    pub id: i64,
     at: i64,
     kind: String,
     user_id: Option<String>,
@@ -137,15 +138,49 @@ struct Row {
     outcome: String,
     request_id: String,
     prev_hash: Option<String>,
-    hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl Stored {
+    /// The hashed contents.
+    pub fn entry(&self) -> Entry<'_> {
+        Entry {
+            at: self.at,
+            kind: &self.kind,
+            user_id: self.user_id.as_deref(),
+            username: self.username.as_deref(),
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+            detail: &self.detail,
+            actor: &self.actor,
+            target: &self.target,
+            outcome: &self.outcome,
+            request_id: &self.request_id,
+        }
+    }
+}
+
+const COLUMNS: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail, actor, \
+    target, outcome, request_id, prev_hash, hash FROM security_events";
+
+/// Up to `limit` entries after sequence number `id`, oldest first.
+pub(crate) async fn after(db: &Db, id: i64, limit: i64) -> Result<Vec<Stored>, DbError> {
+    let sql = format!("{COLUMNS} WHERE id > $1 ORDER BY id LIMIT $2");
+    Ok(
+        with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).bind(limit).fetch_all(pool).await?),
+    )
+}
+
+/// The sequence number of the newest entry (0 when there is none).
+pub(crate) async fn last_id(db: &Db) -> Result<i64, DbError> {
+    const SQL: &str = "SELECT COALESCE(MAX(id), 0) FROM security_events";
+    Ok(with_pool!(db, pool => sqlx::query_scalar(SQL).fetch_one(pool).await?))
 }
 
 /// Walks the chain in order; returns how many entries it verified, or the first broken one.
 pub async fn verify(db: &Db) -> Result<Result<u64, Broken>, DbError> {
-    const ALL: &str = "SELECT id, at, kind, user_id, username, ip, user_agent, detail, actor, target, \
-        outcome, request_id, prev_hash, hash \
-        FROM security_events ORDER BY id";
-    let rows: Vec<Row> = with_pool!(db, pool => sqlx::query_as(ALL).fetch_all(pool).await?);
+    let sql = format!("{COLUMNS} ORDER BY id");
+    let rows: Vec<Stored> = with_pool!(db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(pool).await?);
     let mut expected_prev: Option<String> = None;
     let mut verified = 0;
     for row in rows {
@@ -159,20 +194,7 @@ pub async fn verify(db: &Db) -> Result<Result<u64, Broken>, DbError> {
         if prev != expected_prev.as_deref().unwrap_or("") {
             return Ok(Err(Broken::Unlinked(row.id)));
         }
-        let entry = Entry {
-            at: row.at,
-            kind: &row.kind,
-            user_id: row.user_id.as_deref(),
-            username: row.username.as_deref(),
-            ip: &row.ip,
-            user_agent: &row.user_agent,
-            detail: &row.detail,
-            actor: &row.actor,
-            target: &row.target,
-            outcome: &row.outcome,
-            request_id: &row.request_id,
-        };
-        if hash(prev, row.id, &entry) != stored {
+        if hash(prev, row.id, &row.entry()) != stored {
             return Ok(Err(Broken::Edited(row.id)));
         }
         expected_prev = Some(stored.to_owned());

@@ -88,6 +88,10 @@ fn describe() {
         "Audit trail entries written, by kind"
     );
     describe_counter!("pmp_alerts_raised_total", "Alerts raised, by rule");
+    describe_counter!(
+        "pmp_syslog_messages_total",
+        "Audit entries forwarded to syslog, by outcome (sent, or failed and to be sent again)"
+    );
 }
 
 /// Counts one answered request; `route` is the route template, never the raw path.
@@ -114,6 +118,12 @@ pub fn security_event(kind: &str) {
 /// Counts a newly raised alert.
 pub fn alert_raised(rule: &'static str) {
     metrics::counter!("pmp_alerts_raised_total", "rule" => rule).increment(1);
+}
+
+/// Counts audit entries handed to the syslog receiver, or not.
+pub fn syslog_messages(outcome: &'static str, count: usize) {
+    metrics::counter!("pmp_syslog_messages_total", "outcome" => outcome)
+        .increment(u64::try_from(count).unwrap_or(u64::MAX));
 }
 
 /// Watches the PVE calls of one server.

@@ -77,6 +77,11 @@ fn a_value_of_the_wrong_type_and_a_missing_file_are_named() {
     fails_with(command, &["`listen`", "PMP_LISTEN"]);
 
     let mut command = pmp(dir.path());
+    let target = "http://siem.example:514/../etc";
+    command.args(["serve"]).env("PMP_SYSLOG_TARGET", target);
+    fails_with(command, &["`syslog_target`", "udp://HOST:PORT or tcp://HOST:PORT"]);
+
+    let mut command = pmp(dir.path());
     command.args(["serve", "--config", "../nope/pmp.toml"]);
     fails_with(command, &["configuration file", "does not exist"]);
 }

@@ -38,6 +38,7 @@ mod servers;
 mod setup;
 mod store;
 mod support;
+mod syslog;
 mod throttle;
 mod users_admin;
 mod worker;

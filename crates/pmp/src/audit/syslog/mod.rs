@@ -1,0 +1,100 @@
+//! Forwarding the audit trail to a SIEM over syslog (RFC 5424 over UDP or TCP). One background
+//! task per `pmp serve` follows the chain past a cursor kept in `settings`: it sends the next
+//! entries, then moves the cursor, so an entry is sent at least once, and again after a failure
+//! or when two instances race (each message carries its sequence number and hash, so the
+//! receiver can drop repeats and check the chain). Forwarding starts after the newest entry
+//! present when it is first switched on; the history before is in the audit export.
+
+mod format;
+mod transport;
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::audit::chain;
+use crate::db::{Db, DbError};
+use crate::settings::{self, Key};
+
+pub use transport::{Protocol, Target};
+
+/// The sequence number of the last entry handed to the receiver.
+const CURSOR: Key = Key("audit.syslog_cursor");
+/// Entries sent per round; a backlog drains in rounds without pausing.
+const BATCH: usize = 200;
+/// How often the trail is checked for new entries when there is no backlog.
+const POLL: Duration = Duration::from_secs(1);
+/// The longest pause between attempts while the receiver is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Starts forwarding to `target` until `stopped` turns true.
+pub fn start(db: Db, target: Target, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let origin = format::Origin::local();
+        let mut sender = transport::Sender::new(target.clone());
+        let mut failing = false;
+        let mut backoff = POLL;
+        loop {
+            let pause = match round(&db, &origin, &mut sender).await {
+                Ok(sent) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(%target, "syslog forwarding resumed");
+                    }
+                    backoff = POLL;
+                    if sent == BATCH { Duration::ZERO } else { POLL }
+                }
+                Err(failure) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(%target, error = %failure, "syslog forwarding failed; retrying, nothing is skipped");
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("receiver: {0}")]
+    Send(#[from] std::io::Error),
+}
+
+/// Sends the entries after the cursor and moves it; returns how many were sent.
+async fn round(
+    db: &Db,
+    origin: &format::Origin,
+    sender: &mut transport::Sender,
+) -> Result<usize, Failure> {
+    let stored = settings::get(db, CURSOR).await?;
+    let Some(cursor) = stored.as_deref().and_then(|c| c.parse::<i64>().ok()) else {
+        // First start (or an unreadable cursor): begin after the newest entry.
+        let newest = chain::last_id(db).await?.to_string();
+        settings::swap(db, CURSOR, stored.as_deref(), &newest).await?;
+        return Ok(0);
+    };
+    let limit = i64::try_from(BATCH).unwrap_or(i64::MAX);
+    let rows = chain::after(db, cursor, limit).await?;
+    let Some(last) = rows.last() else {
+        return Ok(0);
+    };
+    let messages: Vec<String> = rows.iter().map(|r| format::message(origin, r)).collect();
+    if let Err(e) = sender.send(&messages).await {
+        crate::telemetry::syslog_messages("failed", messages.len());
+        return Err(e.into());
+    }
+    crate::telemetry::syslog_messages("sent", messages.len());
+    // Losing the race means another instance moved the cursor meanwhile; it carries on.
+    let moved = settings::swap(db, CURSOR, stored.as_deref(), &last.id.to_string()).await?;
+    if !moved {
+        tracing::debug!("another instance moved the syslog cursor first");
+    }
+    Ok(rows.len())
+}
