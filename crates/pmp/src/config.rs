@@ -84,6 +84,8 @@ pub struct Config {
     pub task_poll_ms: u64,
     /// Seconds between evaluations of the inventory and job alert rules.
     pub alert_interval_secs: u64,
+    /// Seconds between reads of storages and backups from PVE for the alert rules on them.
+    pub alert_scan_interval_secs: u64,
     /// Notifications each channel may send per minute; the rest are dropped and logged.
     pub notify_per_minute: u32,
     /// Addresses that notification destinations may use although they are loopback,
@@ -175,6 +177,7 @@ impl Default for Config {
             inventory_busy_ms: 2_000,
             task_poll_ms: 1_000,
             alert_interval_secs: 30,
+            alert_scan_interval_secs: 900,
             notify_per_minute: 20,
             notify_allow: Vec::new(),
             metrics_token: None,
@@ -279,8 +282,10 @@ impl Config {
                 "inventory_busy_ms must be at least 100 and task_poll_ms at least 50".to_owned(),
             ));
         }
-        if self.alert_interval_secs == 0 {
-            return Err(ConfigError::Zero("alert_interval_secs"));
+        if self.alert_interval_secs == 0 || self.alert_scan_interval_secs == 0 {
+            return Err(ConfigError::Zero(
+                "alert_interval_secs and alert_scan_interval_secs",
+            ));
         }
         if self.refresh_token_ttl_secs == 0 {
             return Err(ConfigError::Zero("refresh_token_ttl_secs"));

@@ -156,8 +156,11 @@ impl Portal {
         if let Some(target) = &config.syslog_target {
             crate::audit::syslog::start(db.clone(), target.clone(), stopped.clone());
         }
-        let every = Duration::from_secs(config.alert_interval_secs);
-        crate::alerts::watch::start(db.clone(), inventory.clone(), every, stopped);
+        let every = crate::alerts::watch::Every {
+            round: Duration::from_secs(config.alert_interval_secs),
+            scan: Duration::from_secs(config.alert_scan_interval_secs),
+        };
+        crate::alerts::watch::start(db.clone(), inventory.clone(), keys.clone(), every, stopped);
         let state = AppState::new(
             db.clone(),
             config,

@@ -6,6 +6,7 @@
 //! - `POST /nodes/{node}/certificate` rotates the node's certificate and answers the new
 //!   fingerprint; `POST /tickets/expire` voids every ticket;
 //! - `GET /tasks` lists every task started, for counting PVE tasks against portal jobs;
+//! - `POST /backups/age` with `{"secs": N}` makes every backup N seconds older;
 //! - `POST /users`, `POST /tokens`, `POST /acl` add users, tokens and ACL entries.
 
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ pub(crate) fn serve(
         .route("/nodes/{node}/certificate", post(rotate))
         .route("/tickets/expire", post(expire))
         .route("/tasks", get(tasks))
+        .route("/backups/age", post(age_backups))
         .route("/users", post(add_user))
         .route("/tokens", post(add_token))
         .route("/acl", post(add_acl))
@@ -57,6 +59,17 @@ pub(crate) fn serve(
 
 fn refused(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Age {
+    secs: u64,
+}
+
+async fn age_backups(State(shared): Control, Json(age): Json<Age>) -> StatusCode {
+    shared.cluster.backups.age(age.secs);
+    StatusCode::NO_CONTENT
 }
 
 async fn faults(State(shared): Control) -> Response {

@@ -253,6 +253,11 @@ impl Simulator {
         self.shared.faults.clear();
     }
 
+    /// Makes every backup `secs` older.
+    pub fn age_backups(&self, secs: u64) {
+        self.shared.cluster.backups.age(secs);
+    }
+
     /// Voids every ticket, as if all had expired.
     pub fn expire_tickets(&self) {
         self.shared.tickets.expire_all();

@@ -88,6 +88,14 @@ impl Backups {
             .push(backup);
     }
 
+    /// Makes every backup `secs` older, as if time had passed since it was written.
+    pub fn age(&self, secs: u64) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for backup in all.iter_mut() {
+            backup.ctime = backup.ctime.saturating_sub(secs);
+        }
+    }
+
     /// Backups on `node`.
     pub fn on(&self, node: &str) -> Vec<Backup> {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -18,6 +18,9 @@ pub enum Rule {
     ServerUnreachable,
     NodeOffline,
     CertificateChanged,
+    StorageFull,
+    GuestDown,
+    BackupStale,
     JobFailed,
 }
 
@@ -37,7 +40,7 @@ const DAY: i64 = 86_400;
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 15] = [
         Rule::LoginFailuresAccount,
         Rule::LoginFailuresAddress,
         Rule::Lockout,
@@ -49,6 +52,9 @@ impl Rule {
         Rule::ServerUnreachable,
         Rule::NodeOffline,
         Rule::CertificateChanged,
+        Rule::StorageFull,
+        Rule::GuestDown,
+        Rule::BackupStale,
         Rule::JobFailed,
     ];
 
@@ -66,6 +72,9 @@ impl Rule {
             Self::ServerUnreachable => "server_unreachable",
             Self::NodeOffline => "node_offline",
             Self::CertificateChanged => "certificate_changed",
+            Self::StorageFull => "storage_full",
+            Self::GuestDown => "guest_down",
+            Self::BackupStale => "backup_stale",
             Self::JobFailed => "job_failed",
         }
     }
@@ -101,6 +110,13 @@ impl Rule {
             Self::CertificateChanged => {
                 "a PVE server presenting a certificate other than the pinned one"
             }
+            Self::StorageFull => "a storage whose use reached threshold percent of its capacity",
+            Self::GuestDown => {
+                "a guest set to start at boot (onboot) that stayed stopped for the window (seconds)"
+            }
+            Self::BackupStale => {
+                "a guest whose newest backup is threshold days old or older (guests never backed up are not watched)"
+            }
             Self::JobFailed => "a job that failed or ran out of attempts",
         }
     }
@@ -114,6 +130,9 @@ impl Rule {
             Self::UnusualHour => (10, 90 * DAY),
             Self::DenialBurst => (10, 60),
             Self::MassAction => (20, 60),
+            Self::StorageFull => (90, 0),
+            Self::GuestDown => (1, 300),
+            Self::BackupStale => (7, 0),
             _ => (1, 0),
         };
         Settings {
@@ -131,6 +150,9 @@ impl Rule {
             Self::ServerUnreachable
                 | Self::NodeOffline
                 | Self::CertificateChanged
+                | Self::StorageFull
+                | Self::GuestDown
+                | Self::BackupStale
                 | Self::JobFailed
         )
     }

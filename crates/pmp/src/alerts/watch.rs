@@ -1,19 +1,24 @@
 //! The periodic rules: servers the portal cannot reach, nodes offline, certificates other than
-//! the pinned one (each resolved when the condition clears), jobs that failed, and the quiet
-//! resolution of anomaly alerts once their window passed without a new hit. Several instances
+//! the pinned one (each resolved when the condition clears), the rules that read PVE (`scan`),
+//! jobs that failed, and the quiet resolution of anomaly alerts once their window passed
+//! without a new hit. Several instances
 //! may run this at once: raising is deduplicated in the store and notifying by job keys.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::alerts::rules::Rule;
+use crate::alerts::scan::Scanner;
 use crate::alerts::{notify, store};
 use crate::db::{Db, DbError};
 use crate::inventory::{Health, Inventory};
+use crate::secrets::Keys;
 use crate::with_pool;
 
-async fn raise(
+/// Raises `rule` about `subject` unless the rule is turned off.
+pub(super) async fn raise(
     db: &Db,
     rule: Rule,
     subject: &str,
@@ -29,6 +34,23 @@ async fn raise(
 async fn resolve(db: &Db, rule: Rule, subject: &str) -> Result<(), DbError> {
     if let Some(alert) = store::resolve(db, rule, subject).await? {
         notify::changed(db, &alert).await?;
+    }
+    Ok(())
+}
+
+/// Resolves the alerts of `rule` whose condition no longer holds: those firing about a subject
+/// not in `still`, among the subjects that were looked at (`looked`; an unreadable server's
+/// alerts stay as they are).
+pub(super) async fn settle(
+    db: &Db,
+    rule: Rule,
+    still: &[String],
+    looked: impl Fn(&str) -> bool,
+) -> Result<(), DbError> {
+    for subject in store::firing_subjects(db, rule).await? {
+        if looked(&subject) && !still.contains(&subject) {
+            resolve(db, rule, &subject).await?;
+        }
     }
     Ok(())
 }
@@ -78,11 +100,7 @@ async fn servers(db: &Db, inventory: &Inventory) -> Result<(), DbError> {
         (Rule::CertificateChanged, &changed),
         (Rule::NodeOffline, &offline),
     ] {
-        for subject in store::firing_subjects(db, rule).await? {
-            if !still.contains(&subject) {
-                resolve(db, rule, &subject).await?;
-            }
-        }
+        settle(db, rule, still, |_| true).await?;
     }
     Ok(())
 }
@@ -115,15 +133,42 @@ async fn quiet(db: &Db) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Evaluates the periodic rules every `interval` until `stopped`.
-pub fn start(db: Db, inventory: Inventory, interval: Duration, mut stopped: watch::Receiver<bool>) {
+/// How often the rules run.
+#[derive(Debug, Clone, Copy)]
+pub struct Every {
+    /// The rules that read the inventory cache, the jobs and the audit trail.
+    pub round: Duration,
+    /// The rules that read storages and backups from PVE.
+    pub scan: Duration,
+}
+
+/// Evaluates the periodic rules until `stopped`.
+pub fn start(
+    db: Db,
+    inventory: Inventory,
+    keys: Arc<Keys>,
+    every: Every,
+    mut stopped: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
+        let scan_secs = i64::try_from(every.scan.as_secs()).unwrap_or(i64::MAX);
+        let mut scanner = Scanner::new(db.clone(), keys, inventory.clone(), scan_secs);
         // Jobs that failed before this start were alerted by the run before, if any.
-        let mut since_ms = crate::settings::now() * 1000 - 2 * interval.as_millis() as i64;
+        let mut since_ms = crate::settings::now() * 1000 - 2 * every.round.as_millis() as i64;
+        let mut scanned: Option<Instant> = None;
         loop {
             let started_ms = crate::settings::now() * 1000;
+            let scan_due = scanned.is_none_or(|at| at.elapsed() >= every.scan);
+            let storage = if scan_due {
+                scanned = Some(Instant::now());
+                scanner.storage().await
+            } else {
+                Ok(())
+            };
             for (what, result) in [
                 ("servers", servers(&db, &inventory).await),
+                ("guests", scanner.guests().await),
+                ("storage", storage),
                 ("jobs", jobs(&db, since_ms).await),
                 ("quiet", quiet(&db).await),
             ] {
@@ -133,7 +178,7 @@ pub fn start(db: Db, inventory: Inventory, interval: Duration, mut stopped: watc
             }
             since_ms = started_ms - 1_000;
             tokio::select! {
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep(every.round) => {}
                 _ = stopped.wait_for(|s| *s) => return,
             }
         }

@@ -8,7 +8,7 @@ mod api;
 pub mod connect;
 mod onboarding;
 mod page;
-mod storage;
+pub mod storage;
 pub mod store;
 
 pub use api::{client, record, upstream};

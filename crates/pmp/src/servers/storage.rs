@@ -4,6 +4,8 @@
 //! belongs to a server, so seeing it needs `server.view` there; a guest's backups need
 //! `guest.view` on the guest.
 
+use std::collections::BTreeSet;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -83,7 +85,7 @@ async fn storages(
         }));
     }
     // Cluster totals: a shared storage is one storage, however many nodes list it.
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     let (mut total, mut used) = (0u64, 0u64);
     for row in &rows {
         let key = if row.shared {
@@ -129,6 +131,32 @@ async fn content(
     Ok(Json(list.iter().map(volume).collect::<Vec<_>>()).into_response())
 }
 
+/// The backups on those of `node`'s `storages` that hold backups, optionally of one guest
+/// only. A shared storage lists the same files on every node, so one already in `walked` is
+/// skipped (and one walked now is added).
+pub async fn backups_on(
+    pve: &pve::Client,
+    node: &str,
+    storages: &[pve::StorageStatus],
+    walked: &mut BTreeSet<String>,
+    vmid: Option<u32>,
+) -> Result<Vec<pve::StorageContent>, pve::Error> {
+    let mut found = Vec::new();
+    for storage in storages {
+        if !storage.content.split(',').any(|c| c == "backup")
+            || (storage.shared && !walked.insert(storage.storage.clone()))
+        {
+            continue;
+        }
+        let list = pve.storage_content(node, &storage.storage, vmid).await?;
+        found.extend(
+            list.into_iter()
+                .filter(|c| c.kind() == pve::ContentKind::Backup),
+        );
+    }
+    Ok(found)
+}
+
 /// The guest's backups on every storage of every online node that holds backups, newest
 /// first, and the age in seconds of the newest.
 async fn backups(
@@ -141,23 +169,11 @@ async fn backups(
         .ok_or(AppError::NotFound)?;
     let pve = client(&state, &server).await?;
     let mut found: Vec<pve::StorageContent> = Vec::new();
-    let mut shared_done = std::collections::BTreeSet::new();
+    let mut walked = BTreeSet::new();
     for node in live.nodes.iter().filter(|n| n.status == "online") {
-        for storage in pve.storages(&node.name).await.map_err(|e| upstream(&e))? {
-            if !storage.content.split(',').any(|c| c == "backup")
-                || (storage.shared && !shared_done.insert(storage.storage.clone()))
-            {
-                continue;
-            }
-            let list = pve
-                .storage_content(&node.name, &storage.storage, Some(vmid))
-                .await
-                .map_err(|e| upstream(&e))?;
-            found.extend(
-                list.into_iter()
-                    .filter(|c| c.kind() == pve::ContentKind::Backup),
-            );
-        }
+        let storages = pve.storages(&node.name).await.map_err(|e| upstream(&e))?;
+        let on_node = backups_on(&pve, &node.name, &storages, &mut walked, Some(vmid));
+        found.extend(on_node.await.map_err(|e| upstream(&e))?);
     }
     found.sort_by_key(|c| std::cmp::Reverse(c.ctime.unwrap_or(0)));
     let now = u64::try_from(now_ms() / 1000).unwrap_or(0);

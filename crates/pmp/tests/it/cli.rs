@@ -79,7 +79,10 @@ fn a_value_of_the_wrong_type_and_a_missing_file_are_named() {
     let mut command = pmp(dir.path());
     let target = "http://siem.example:514/../etc";
     command.args(["serve"]).env("PMP_SYSLOG_TARGET", target);
-    fails_with(command, &["`syslog_target`", "udp://HOST:PORT or tcp://HOST:PORT"]);
+    fails_with(
+        command,
+        &["`syslog_target`", "udp://HOST:PORT or tcp://HOST:PORT"],
+    );
 
     let mut command = pmp(dir.path());
     command.args(["serve", "--config", "../nope/pmp.toml"]);
