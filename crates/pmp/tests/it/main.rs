@@ -7,6 +7,7 @@
 mod access;
 mod account;
 mod alerts;
+mod alerts_inventory;
 mod api_auth;
 mod audit;
 mod audit_coverage;
