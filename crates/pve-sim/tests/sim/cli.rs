@@ -88,6 +88,20 @@ async fn the_binary_prints_its_cluster_as_one_json_line_and_serves_it() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 422, "unknown fault fields are refused");
+    let aged = http
+        .post(format!("{control}/backups/age"))
+        .json(&serde_json::json!({ "secs": 86_400 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(aged.status(), 204);
+    let bad = http
+        .post(format!("{control}/backups/age"))
+        .json(&serde_json::json!({ "secs": -1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422, "a negative age is refused");
 
     child.kill().unwrap();
     child.wait().unwrap();
