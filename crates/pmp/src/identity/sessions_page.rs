@@ -152,6 +152,10 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc(1_795_423_260), "2026-11-23 08:41 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(
+            crate::web::utc_secs(1_795_423_267),
+            "2026-11-23 08:41:07 UTC"
+        );
         let chrome =
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36";
         assert_eq!(browser(chrome), "Chrome on Linux");

@@ -27,23 +27,18 @@ pub fn render(page: &impl askama::Template, status: StatusCode) -> Result<Respon
 
 /// "2026-11-23 08:41 UTC" for a Unix time.
 pub fn utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    stamp(unix, "%Y-%m-%d %H:%M UTC")
+}
+
+/// "2026-11-23 08:41:07 UTC": to the second, where the order of events matters (the audit
+/// trail, alerts).
+pub fn utc_secs(unix: i64) -> String {
+    stamp(unix, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+fn stamp(unix: i64, format: &str) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map_or_else(|_| unix.to_string(), |t| t.strftime(format).to_string())
 }
 
 /// Routes of the shell itself.

@@ -59,6 +59,17 @@ async fn the_audit_page_filters_to_one_user_and_exports_it_and_alerts_show() {
     for row in &rows {
         assert!(row.text().await.unwrap().starts_with("bob"));
     }
+    // Times read as dates to the second, not as Unix numbers.
+    let when = browser
+        .client
+        .find(Locator::Css("[data-audit] time"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let readable = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S UTC", &when);
+    assert!(readable.is_ok(), "{when:?}");
     browser.screenshot("audit-filtered").await;
     let link = browser
         .client
