@@ -134,11 +134,7 @@ async fn set_rule(
     ApiJson(body): ApiJson<Settings>,
 ) -> Result<Response, AppError> {
     let rule = Rule::parse(&name).ok_or(AppError::NotFound)?;
-    if !(1..=100_000).contains(&body.threshold) || !(0..=366 * 86_400).contains(&body.window_secs) {
-        return Err(AppError::BadRequest(
-            "threshold is 1 to 100000 and window_secs 0 to 31622400".to_owned(),
-        ));
-    }
+    body.check().map_err(AppError::BadRequest)?;
     store::set_settings(state.db(), rule, body)
         .await
         .map_err(AppError::internal)?;

@@ -1,5 +1,6 @@
 //! The "Alerts" page: firing alerts first, then the resolved ones, for holders of
-//! `audit.view`; those with `settings.manage` may resolve one by hand and see the channels.
+//! `audit.view`; those with `settings.manage` may resolve one by hand, turn each rule on or
+//! off and change its threshold and window, and see the channels.
 
 use askama::Template;
 use axum::Form;
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::access::{Privilege, Target};
+use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
 use crate::http::access::{Access, Routes};
@@ -26,6 +28,12 @@ pub fn routes() -> Routes {
             get(list),
         )
         .add(
+            "/alerts/rules/{rule}",
+            &["POST"],
+            Access::Privilege(Privilege::SettingsManage),
+            post(set_rule),
+        )
+        .add(
             "/alerts/{id}/resolve",
             &["POST"],
             Access::Privilege(Privilege::SettingsManage),
@@ -41,9 +49,26 @@ struct ListPage {
     firing: usize,
     can_manage: bool,
     channels: Vec<(String, String)>,
+    rules: Vec<RuleRow>,
+    error: Option<String>,
+}
+
+struct RuleRow {
+    name: &'static str,
+    description: &'static str,
+    settings: Settings,
 }
 
 async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+    page(&state, &viewer, None).await
+}
+
+/// The page, with `error` about the form just sent (answered 400 then).
+async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let alerts = store::list(state.db(), None, 200)
         .await
@@ -70,14 +95,69 @@ async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response,
     } else {
         Vec::new()
     };
+    let mut rules = Vec::new();
+    for rule in Rule::ALL.into_iter().filter(|_| can_manage) {
+        let settings = store::settings(state.db(), rule)
+            .await
+            .map_err(|e| fail(AppError::internal(e)))?;
+        rules.push(RuleRow {
+            name: rule.as_str(),
+            description: rule.describe(),
+            settings,
+        });
+    }
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let page = ListPage {
         shell: viewer.shell.clone(),
         firing: alerts.iter().filter(|a| a.state == "firing").count(),
         alerts,
         can_manage,
         channels,
+        rules,
+        error,
     };
-    render(&page, StatusCode::OK)
+    render(&page, status)
+}
+
+/// Saves one rule's settings from its row of the rules form.
+async fn set_rule(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    let csrf = form_value(&fields, "csrf");
+    viewer
+        .session
+        .check_form(&headers, csrf, &viewer.shell, "alert rule change")?;
+    let Some(rule) = Rule::parse(&name) else {
+        return Err(PageError::in_shell(
+            AppError::NotFound,
+            viewer.shell.clone(),
+        ));
+    };
+    let number = |field: &str| form_value(&fields, field).trim().parse::<i64>().ok();
+    let (Some(threshold), Some(window_secs)) = (number("threshold"), number("window_secs")) else {
+        let why = "threshold and window are whole numbers".to_owned();
+        return page(&state, &viewer, Some(why)).await;
+    };
+    let settings = Settings {
+        enabled: form_value(&fields, "enabled") == "on",
+        threshold,
+        window_secs,
+    };
+    if let Err(why) = settings.check() {
+        return page(&state, &viewer, Some(why)).await;
+    }
+    store::set_settings(state.db(), rule, settings)
+        .await
+        .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
+    Ok(Redirect::to("/alerts#rules").into_response())
 }
 
 async fn resolve(

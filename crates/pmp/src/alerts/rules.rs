@@ -38,6 +38,17 @@ pub struct Settings {
 
 const DAY: i64 = 86_400;
 
+impl Settings {
+    /// Refuses values no rule can mean; the sentence is for the person who typed them.
+    pub fn check(&self) -> Result<(), String> {
+        if (1..=100_000).contains(&self.threshold) && (0..=366 * DAY).contains(&self.window_secs) {
+            Ok(())
+        } else {
+            Err("threshold is 1 to 100000 and window_secs 0 to 31622400".to_owned())
+        }
+    }
+}
+
 impl Rule {
     /// Every rule.
     pub const ALL: [Rule; 15] = [

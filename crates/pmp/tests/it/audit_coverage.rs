@@ -26,7 +26,7 @@ fn concrete(path: &str) -> String {
 }
 
 /// The session's CSRF token, read from a page that carries it in a form.
-async fn csrf(app: &TestApp, cookie: &str) -> String {
+pub async fn csrf(app: &TestApp, cookie: &str) -> String {
     let html = app
         .get_with("/account/password", cookie)
         .await

@@ -1,6 +1,7 @@
 //! The audit and alerts pages in real Chromium: an administrator filters the audit trail to
 //! one user, every row shown is that user's, and the export link of the page downloads exactly
-//! that selection; the alert raised by the same user's failed sign-ins is on the alerts page.
+//! that selection; the alert raised by the same user's failed sign-ins is on the alerts page,
+//! and a rule's threshold changed in the rules form is saved.
 
 use fantoccini::Locator;
 use serde_json::json;
@@ -114,6 +115,41 @@ async fn the_audit_page_filters_to_one_user_and_exports_it_and_alerts_show() {
     assert!(text.contains("failed sign-ins for bob"), "{text}");
     assert!(text.contains("firing"), "{text}");
     browser.screenshot("alerts").await;
+
+    // The rules form: lower one threshold, save, and the page shows it saved.
+    let threshold = browser
+        .client
+        .find(Locator::Css(
+            "[data-rule=\"storage_full\"] input[name=threshold]",
+        ))
+        .await
+        .unwrap();
+    threshold.clear().await.unwrap();
+    threshold.send_keys("80").await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("[data-rule=\"storage_full\"] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let saved = browser
+        .client
+        .wait()
+        .for_element(Locator::Css(
+            "[data-rule=\"storage_full\"] input[name=threshold][value=\"80\"]",
+        ))
+        .await;
+    assert!(saved.is_ok(), "the saved threshold is shown");
+    let rule = pmp::alerts::rules::Rule::StorageFull;
+    let stored = pmp::alerts::store::settings(app.portal.db(), rule)
+        .await
+        .unwrap();
+    assert_eq!((stored.enabled, stored.threshold), (true, 80));
+    let scroll = "document.getElementById('rules').scrollIntoView()";
+    browser.client.execute(scroll, vec![]).await.unwrap();
+    browser.screenshot("alert-rules").await;
     browser
         .assert_no_console_errors_besides("no expected errors")
         .await;

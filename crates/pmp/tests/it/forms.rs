@@ -5,7 +5,112 @@ use reqwest::StatusCode;
 
 use crate::support::{Engine, spawn_app};
 
-crate::on_both_engines!(every_form_needs_the_csrf_token_and_writes_nothing_without_it);
+crate::on_both_engines!(
+    every_form_needs_the_csrf_token_and_writes_nothing_without_it,
+    the_alert_rules_form_refuses_what_no_rule_can_mean,
+);
+
+/// Wrong types, out-of-range numbers, markup and unknown rules are refused with a sentence and
+/// change nothing; a sound row is saved; people without `settings.manage` cannot post at all.
+async fn the_alert_rules_form_refuses_what_no_rule_can_mean(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("root").await;
+    app.create_user("bob", false).await;
+    let cookie = app.sign_in("root").await;
+    let csrf = crate::audit_coverage::csrf(&app, &cookie).await;
+    let post = |path: &str, fields: Vec<(&str, &str)>, cookie: &str| {
+        app.client
+            .post(app.url(path))
+            .header("cookie", cookie)
+            .form(&fields)
+            .send()
+    };
+    let rule = pmp::alerts::rules::Rule::GuestDown;
+    for (threshold, window) in [
+        ("abc", "300"),
+        ("5", "1e3"),
+        ("0", "300"),
+        ("100001", "300"),
+        ("5", "-1"),
+        ("5", "99999999999999999999"),
+        ("<script>alert(1)</script>", "300"),
+        ("5' OR '1'='1", "300"),
+        ("", ""),
+    ] {
+        let fields = vec![
+            ("csrf", csrf.as_str()),
+            ("enabled", "on"),
+            ("threshold", threshold),
+            ("window_secs", window),
+        ];
+        let answer = post("/alerts/rules/guest_down", fields, &cookie)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::BAD_REQUEST,
+            "{threshold} {window}"
+        );
+        let html = answer.text().await.unwrap();
+        assert!(
+            html.contains("data-error") && !html.contains("<script>alert"),
+            "{threshold}"
+        );
+        let now = pmp::alerts::store::settings(app.portal.db(), rule)
+            .await
+            .unwrap();
+        assert_eq!(
+            now,
+            rule.defaults(),
+            "nothing saved for {threshold} {window}"
+        );
+    }
+    for unknown in ["nope", "..%2F..%2Fetc", "%3Cscript%3E"] {
+        let fields = vec![
+            ("csrf", csrf.as_str()),
+            ("threshold", "5"),
+            ("window_secs", "60"),
+        ];
+        let answer = post(&format!("/alerts/rules/{unknown}"), fields, &cookie)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{unknown}");
+    }
+    // Unchecked means off.
+    let fields = vec![
+        ("csrf", csrf.as_str()),
+        ("threshold", "5"),
+        ("window_secs", "60"),
+    ];
+    let answer = post("/alerts/rules/guest_down", fields, &cookie)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let saved = pmp::alerts::store::settings(app.portal.db(), rule)
+        .await
+        .unwrap();
+    assert_eq!(
+        (saved.enabled, saved.threshold, saved.window_secs),
+        (false, 5, 60)
+    );
+    // bob may not change rules, nor see the form.
+    let bob = app.sign_in("bob").await;
+    let bob_csrf = crate::audit_coverage::csrf(&app, &bob).await;
+    let fields = vec![
+        ("csrf", bob_csrf.as_str()),
+        ("enabled", "on"),
+        ("threshold", "1"),
+        ("window_secs", "1"),
+    ];
+    let answer = post("/alerts/rules/guest_down", fields, &bob)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let after = pmp::alerts::store::settings(app.portal.db(), rule)
+        .await
+        .unwrap();
+    assert_eq!(after, saved);
+}
 
 async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: Engine) {
     let app = spawn_app(engine).await;
@@ -34,6 +139,7 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         "/servers/probe".to_owned(),
         "/schedules".to_owned(),
         "/schedules/x/pause".to_owned(),
+        "/alerts/rules/storage_full".to_owned(),
         "/logout".to_owned(),
     ];
     let fields = [
@@ -52,6 +158,8 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         ("role_id", "administrator"),
         ("url", "https://127.0.0.1:8006"),
         ("cron", "* * * * *"),
+        ("threshold", "1"),
+        ("window_secs", "0"),
     ];
     for path in &forms {
         for (csrf, site) in [
@@ -108,6 +216,9 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
             .unwrap()
             .is_empty()
     );
+    let storage_full = pmp::alerts::rules::Rule::StorageFull;
+    let rule = pmp::alerts::store::settings(app.portal.db(), storage_full);
+    assert_eq!(rule.await.unwrap(), storage_full.defaults());
     // The session survived every forged sign-out.
     assert_eq!(
         app.get_with("/api/v1/me", &cookie).await.status(),
