@@ -1,7 +1,8 @@
 //! Forwarding the audit trail as RFC 5424 syslog to a receiver started by the test: over UDP,
 //! a hostile sign-in arrives as one well-formed message whose fields match the database (hash
 //! included) and whose crafted values cannot forge a line; over TCP, entries written while the
-//! receiver is down are neither skipped nor reordered once it is back.
+//! receiver is down are neither skipped nor reordered once it is back; two instances on one
+//! database send each entry once, not once each.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -173,7 +174,24 @@ async fn next_of_kind(receiver: &tokio::net::UdpSocket, buffer: &mut [u8], kind:
     }
 }
 
-/// Reads octet-counted frames (`LEN SP MSG`) until `want` messages have arrived.
+/// Takes the complete octet-counted frames (`LEN SP MSG`) off the front of `buffer`.
+fn split_frames(buffer: &mut Vec<u8>) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Some(space) = buffer.iter().position(|b| *b == b' ') {
+        let len: usize = std::str::from_utf8(&buffer[..space])
+            .unwrap()
+            .parse()
+            .expect("a length");
+        if buffer.len() < space + 1 + len {
+            break;
+        }
+        let frame: Vec<u8> = buffer.drain(..space + 1 + len).skip(space + 1).collect();
+        out.push(parse(std::str::from_utf8(&frame).unwrap()));
+    }
+    out
+}
+
+/// Reads frames until `want` messages have arrived.
 async fn frames(stream: &mut tokio::net::TcpStream, want: usize) -> Vec<Message> {
     let mut buffer = Vec::new();
     let mut out = Vec::new();
@@ -185,17 +203,7 @@ async fn frames(stream: &mut tokio::net::TcpStream, want: usize) -> Vec<Message>
             .unwrap();
         assert!(n > 0, "the portal closed the connection");
         buffer.extend_from_slice(&chunk[..n]);
-        while let Some(space) = buffer.iter().position(|b| *b == b' ') {
-            let len: usize = std::str::from_utf8(&buffer[..space])
-                .unwrap()
-                .parse()
-                .expect("a length");
-            if buffer.len() < space + 1 + len {
-                break;
-            }
-            let frame: Vec<u8> = buffer.drain(..space + 1 + len).skip(space + 1).collect();
-            out.push(parse(std::str::from_utf8(&frame).unwrap()));
-        }
+        out.extend(split_frames(&mut buffer));
     }
     out
 }
@@ -251,4 +259,91 @@ async fn entries_written_while_a_tcp_receiver_is_down_arrive_when_it_is_back(eng
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the cursor did not move past what was sent");
+}
+
+/// Two `pmp serve` on one database, both forwarding to a TCP receiver that is down while
+/// entries are written: once it is back, each entry arrives once, not once per instance.
+#[tokio::test]
+async fn two_instances_on_one_database_send_each_entry_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target: pmp::audit::syslog::Target = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let first = target.clone();
+    let app = spawn_app_with(Engine::Postgres, |c| c.syslog_target = Some(first)).await;
+    cursor_ready(&app).await;
+    let config = pmp::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: app.data_dir().to_owned(),
+        database_url: Some(app.db.url.clone()),
+        syslog_target: Some(target),
+        ..pmp::config::Config::default()
+    };
+    let second = pmp::server::Portal::start(&config).await.unwrap();
+    let start = cursor(&app).await;
+    for i in 0..5 {
+        failed_login(&app, &format!("twice{i}"), "probe").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // Every byte of every connection, whichever instance opened it.
+    type Received = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+    let connections: std::sync::Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+    let accepting = {
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let received = Received::default();
+                connections.lock().unwrap().push(received.clone());
+                tokio::spawn(async move {
+                    let mut chunk = [0u8; 8192];
+                    while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+                        received.lock().unwrap().extend_from_slice(&chunk[..n]);
+                    }
+                });
+            }
+        })
+    };
+    let seqs = || {
+        let mut seqs: Vec<i64> = Vec::new();
+        for received in connections.lock().unwrap().iter() {
+            let mut bytes = received.lock().unwrap().clone();
+            let messages = split_frames(&mut bytes);
+            seqs.extend(
+                messages
+                    .iter()
+                    .map(|m| m.params["seq"].parse::<i64>().unwrap()),
+            );
+        }
+        seqs.sort_unstable();
+        seqs
+    };
+    let expected: Vec<i64> = (start + 1..=start + 5).collect();
+    for _ in 0..400 {
+        if seqs().len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give the other instance time to repeat anything, watching who holds the lease: one
+    // instance throughout, while both run.
+    let mut holders = std::collections::BTreeSet::new();
+    for _ in 0..15 {
+        let sql = "SELECT value FROM settings WHERE key = 'audit.syslog_lease'";
+        let pmp::db::Db::Postgres(pool) = app.portal.db() else {
+            unreachable!("this test runs on PostgreSQL")
+        };
+        let lease: String = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
+        holders.insert(lease.split_once(' ').unwrap().0.to_owned());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    accepting.abort();
+    assert_eq!(seqs(), expected, "each entry once");
+    assert_eq!(holders.len(), 1, "one forwarder at a time: {holders:?}");
+    second.shutdown(Duration::from_secs(1));
+    second.wait().await.unwrap();
 }
