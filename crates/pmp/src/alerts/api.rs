@@ -154,14 +154,15 @@ async fn channel_list(State(state): State<AppState>) -> Result<Json<Vec<Channel>
     ))
 }
 
+/// A channel to add, from the API or the page's form.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewChannel {
-    name: String,
-    kind: Kind,
-    target: Target,
+pub(super) struct NewChannel {
+    pub name: String,
+    pub kind: Kind,
+    pub target: Target,
     #[serde(default)]
-    secret: Option<String>,
+    pub secret: Option<String>,
 }
 
 /// Refuses a channel whose destination resolves to an internal address (or not at all).
@@ -185,13 +186,14 @@ async fn check_destination(state: &AppState, kind: Kind, target: &Target) -> Res
     Ok(())
 }
 
-async fn create(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NewChannel>,
-) -> Result<Response, AppError> {
+/// Checks and stores a channel; returns it, and the webhook signing key to show once.
+pub(super) async fn add_channel(
+    state: &AppState,
+    body: NewChannel,
+) -> Result<(Channel, Option<String>), AppError> {
     channels::validate(&body.name, body.kind, &body.target, body.secret.as_deref())
         .map_err(AppError::BadRequest)?;
-    check_destination(&state, body.kind, &body.target).await?;
+    check_destination(state, body.kind, &body.target).await?;
     // A webhook always signs: without a key of the administrator's, one is made and shown once.
     let secret = match (body.kind, body.secret) {
         (Kind::Webhook, None) => {
@@ -216,6 +218,14 @@ async fn create(
     } else {
         None
     };
+    Ok((channel, shown))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewChannel>,
+) -> Result<Response, AppError> {
+    let (channel, shown) = add_channel(&state, body).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "channel": channel, "signing_key": shown })),
@@ -237,8 +247,10 @@ async fn remove(
     }
 }
 
-async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let (channel, secret) = channels::get(state.db(), state.keys(), &id)
+/// Sends a test notification through channel `id`: delivered, or a generic failure (the
+/// remote's answer goes to the log only).
+pub(super) async fn test_channel(state: &AppState, id: &str) -> Result<(), AppError> {
+    let (channel, secret) = channels::get(state.db(), state.keys(), id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
@@ -249,7 +261,7 @@ async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         alert: serde_json::Value::Null,
     };
     match send::deliver(&channel, secret.as_deref(), &message, state.notify_allow()).await {
-        Ok(()) => Ok(Json(json!({ "delivered": true })).into_response()),
+        Ok(()) => Ok(()),
         Err(Failed::Refused(e)) => Err(AppError::BadRequest(format!("{e}."))),
         Err(Failed::Delivery { detail, .. }) => {
             tracing::warn!(channel = %channel.id, %detail, "test notification not delivered");
@@ -259,4 +271,9 @@ async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
             ))
         }
     }
+}
+
+async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    test_channel(&state, &id).await?;
+    Ok(Json(json!({ "delivered": true })).into_response())
 }

@@ -20,6 +20,18 @@ pub enum Kind {
     Email,
 }
 
+impl Kind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Ntfy => "ntfy",
+            Self::Gotify => "gotify",
+            Self::Email => "email",
+        }
+    }
+}
+
 /// How SMTP is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,9 +137,7 @@ pub async fn create(
         VALUES ($1, $2, $3, $4, $5, TRUE, $6)";
     let id = uuid::Uuid::new_v4().to_string();
     let sealed = secret.map(|s| keys.seal(&purpose(&id), s.as_bytes()));
-    let kind_text = serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned));
+    let kind_text = kind.as_str();
     let target_text = serde_json::to_string(target).unwrap_or_default();
     let at = now();
     with_pool!(db, pool => sqlx::query(SQL).bind(&id).bind(name.trim()).bind(kind_text)

@@ -6,6 +6,7 @@
 pub mod anomaly;
 mod api;
 pub mod channels;
+mod channels_page;
 pub mod destination;
 pub mod notify;
 mod page;

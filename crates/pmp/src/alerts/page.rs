@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::access::{Privilege, Target};
+use crate::alerts::channels::Channel;
 use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
@@ -20,7 +21,7 @@ use crate::web::{Shell, render};
 
 /// Alert pages.
 pub fn routes() -> Routes {
-    Routes::new()
+    super::channels_page::routes()
         .add(
             "/alerts",
             &["GET"],
@@ -48,9 +49,20 @@ struct ListPage {
     alerts: Vec<Alert>,
     firing: usize,
     can_manage: bool,
-    channels: Vec<(String, String)>,
+    channels: Vec<Channel>,
     rules: Vec<RuleRow>,
-    error: Option<String>,
+    flash: Flash,
+}
+
+/// What the page says about the form just sent.
+#[derive(Debug, Default)]
+pub(super) struct Flash {
+    /// Why it was refused (the page is answered 400, or 502 for a failed test).
+    pub error: Option<String>,
+    /// What was done.
+    pub notice: Option<String>,
+    /// A webhook's signing key, shown this once.
+    pub signing_key: Option<String>,
 }
 
 struct RuleRow {
@@ -60,14 +72,15 @@ struct RuleRow {
 }
 
 async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
-    page(&state, &viewer, None).await
+    page(&state, &viewer, Flash::default(), StatusCode::OK).await
 }
 
-/// The page, with `error` about the form just sent (answered 400 then).
-async fn page(
+/// The page answered with `status`, saying `flash` about the form just sent.
+pub(super) async fn page(
     state: &AppState,
     viewer: &Viewer,
-    error: Option<String>,
+    flash: Flash,
+    status: StatusCode,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let alerts = store::list(state.db(), None, 200)
@@ -81,17 +94,6 @@ async fn page(
         channels::list(state.db())
             .await
             .map_err(|e| fail(AppError::internal(e)))?
-            .into_iter()
-            .map(|c| {
-                let kind = serde_json::to_value(c.kind).ok();
-                let kind = kind
-                    .as_ref()
-                    .and_then(|k| k.as_str())
-                    .unwrap_or("")
-                    .to_owned();
-                (c.name, kind)
-            })
-            .collect()
     } else {
         Vec::new()
     };
@@ -106,11 +108,6 @@ async fn page(
             settings,
         });
     }
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
     let page = ListPage {
         shell: viewer.shell.clone(),
         firing: alerts.iter().filter(|a| a.state == "firing").count(),
@@ -118,9 +115,34 @@ async fn page(
         can_manage,
         channels,
         rules,
-        error,
+        flash,
     };
     render(&page, status)
+}
+
+/// Refuses a form without this session's CSRF token or from another site.
+pub(super) fn check(
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    fields: &FormFields,
+    what: &str,
+) -> Result<(), PageError> {
+    viewer
+        .session
+        .check_form(headers, form_value(fields, "csrf"), &viewer.shell, what)
+}
+
+/// The page saying why the form was refused, answered 400.
+pub(super) async fn refused(
+    state: &AppState,
+    viewer: &Viewer,
+    why: String,
+) -> Result<Response, PageError> {
+    let flash = Flash {
+        error: Some(why),
+        ..Flash::default()
+    };
+    page(state, viewer, flash, StatusCode::BAD_REQUEST).await
 }
 
 /// Saves one rule's settings from its row of the rules form.
@@ -131,10 +153,7 @@ async fn set_rule(
     Path(name): Path<String>,
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
-    let csrf = form_value(&fields, "csrf");
-    viewer
-        .session
-        .check_form(&headers, csrf, &viewer.shell, "alert rule change")?;
+    check(&viewer, &headers, &fields, "alert rule change")?;
     let Some(rule) = Rule::parse(&name) else {
         return Err(PageError::in_shell(
             AppError::NotFound,
@@ -144,7 +163,7 @@ async fn set_rule(
     let number = |field: &str| form_value(&fields, field).trim().parse::<i64>().ok();
     let (Some(threshold), Some(window_secs)) = (number("threshold"), number("window_secs")) else {
         let why = "threshold and window are whole numbers".to_owned();
-        return page(&state, &viewer, Some(why)).await;
+        return refused(&state, &viewer, why).await;
     };
     let settings = Settings {
         enabled: form_value(&fields, "enabled") == "on",
@@ -152,7 +171,7 @@ async fn set_rule(
         window_secs,
     };
     if let Err(why) = settings.check() {
-        return page(&state, &viewer, Some(why)).await;
+        return refused(&state, &viewer, why).await;
     }
     store::set_settings(state.db(), rule, settings)
         .await
@@ -167,10 +186,7 @@ async fn resolve(
     Path(id): Path<String>,
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
-    let csrf = form_value(&fields, "csrf");
-    viewer
-        .session
-        .check_form(&headers, csrf, &viewer.shell, "alert resolution")?;
+    check(&viewer, &headers, &fields, "alert resolution")?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     if let Some(alert) = store::resolve_id(state.db(), &id)
         .await

@@ -222,10 +222,10 @@ async fn each_anomaly_rule_fires_on_its_scenario_and_not_on_normal_use(engine: E
 }
 
 /// What a receiver saw: one HTTP request's head and body.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
+pub type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A one-request-per-connection HTTP receiver on 127.0.0.2 answering 200.
-async fn receiver() -> (SocketAddr, Seen) {
+pub async fn receiver() -> (SocketAddr, Seen) {
     let listener = TcpListener::bind("127.0.0.2:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::default();

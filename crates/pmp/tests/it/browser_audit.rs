@@ -150,7 +150,43 @@ async fn the_audit_page_filters_to_one_user_and_exports_it_and_alerts_show() {
     let scroll = "document.getElementById('rules').scrollIntoView()";
     browser.client.execute(scroll, vec![]).await.unwrap();
     browser.screenshot("alert-rules").await;
+
+    // The channel form refuses the metadata address and says why.
+    for (field, value) in [
+        ("#channel-name", "cloud metadata"),
+        ("#channel-url", "http://169.254.169.254/latest/meta-data"),
+    ] {
+        let input = browser.client.find(Locator::Css(field)).await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
     browser
-        .assert_no_console_errors_besides("no expected errors")
+        .client
+        .find(Locator::Css("[data-channel-form] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = browser
+        .client
+        .wait()
+        .for_element(Locator::Css("[data-error]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("169.254.169.254"), "{error}");
+    let channels = pmp::alerts::channels::list(app.portal.db()).await.unwrap();
+    assert!(channels.is_empty());
+    browser.screenshot("alert-channel-refused").await;
+    let scroll = "document.getElementById('channels').scrollIntoView()";
+    browser.client.execute(scroll, vec![]).await.unwrap();
+    browser.screenshot("alert-channels").await;
+    browser
+        // The refused channel form is answered 400, which Chromium logs.
+        .assert_no_console_errors_besides(
+            "/alerts/channels - Failed to load resource: the server responded with a status of 400",
+        )
         .await;
 }

@@ -100,6 +100,7 @@ async fn the_alert_rules_form_refuses_what_no_rule_can_mean(engine: Engine) {
         ("csrf", bob_csrf.as_str()),
         ("enabled", "on"),
         ("threshold", "1"),
+        ("kind", "webhook"),
         ("window_secs", "1"),
     ];
     let answer = post("/alerts/rules/guest_down", fields, &bob)
@@ -140,6 +141,9 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         "/schedules".to_owned(),
         "/schedules/x/pause".to_owned(),
         "/alerts/rules/storage_full".to_owned(),
+        "/alerts/channels".to_owned(),
+        "/alerts/channels/x/test".to_owned(),
+        "/alerts/channels/x/delete".to_owned(),
         "/logout".to_owned(),
     ];
     let fields = [
@@ -159,6 +163,7 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
         ("url", "https://127.0.0.1:8006"),
         ("cron", "* * * * *"),
         ("threshold", "1"),
+        ("kind", "webhook"),
         ("window_secs", "0"),
     ];
     for path in &forms {
@@ -216,6 +221,8 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
             .unwrap()
             .is_empty()
     );
+    let channels = pmp::alerts::channels::list(app.portal.db()).await.unwrap();
+    assert!(channels.is_empty());
     let storage_full = pmp::alerts::rules::Rule::StorageFull;
     let rule = pmp::alerts::store::settings(app.portal.db(), storage_full);
     assert_eq!(rule.await.unwrap(), storage_full.defaults());

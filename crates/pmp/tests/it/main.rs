@@ -8,6 +8,7 @@ mod access;
 mod account;
 mod alerts;
 mod alerts_inventory;
+mod alerts_page;
 mod api_auth;
 mod audit;
 mod audit_coverage;

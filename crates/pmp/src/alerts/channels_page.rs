@@ -1,0 +1,162 @@
+//! The notification channels part of the "Alerts" page, for holders of `settings.manage`: add a
+//! channel (checked exactly as the API checks it, internal destinations refused), send a test
+//! through one (delivered, or a generic failure), and delete one.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+
+use crate::access::Privilege;
+use crate::alerts::api::{NewChannel, add_channel, test_channel};
+use crate::alerts::channels::{self, Kind, Security, Target};
+use crate::alerts::page::{Flash, check, page, refused};
+use crate::http::access::{Access, Routes};
+use crate::http::{AppError, AppState, FormFields, PageError, form_value};
+use crate::identity::guard::Viewer;
+
+/// Channel forms.
+pub fn routes() -> Routes {
+    let manage = Access::Privilege(Privilege::SettingsManage);
+    Routes::new()
+        .add("/alerts/channels", &["POST"], manage, post(add))
+        .add("/alerts/channels/{id}/test", &["POST"], manage, post(test))
+        .add(
+            "/alerts/channels/{id}/delete",
+            &["POST"],
+            manage,
+            post(remove),
+        )
+}
+
+/// The channel the form describes; only the fields its kind uses are taken.
+fn from_form(fields: &FormFields) -> Result<NewChannel, String> {
+    let text = |name: &str| {
+        let value = form_value(fields, name).trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    };
+    let kind = match form_value(fields, "kind") {
+        "webhook" => Kind::Webhook,
+        "ntfy" => Kind::Ntfy,
+        "gotify" => Kind::Gotify,
+        "email" => Kind::Email,
+        _ => return Err("Choose a kind: webhook, ntfy, Gotify or e-mail.".to_owned()),
+    };
+    let mut target = Target {
+        url: None,
+        host: None,
+        port: None,
+        security: None,
+        username: None,
+        from: None,
+        to: None,
+    };
+    if kind == Kind::Email {
+        target.host = text("host");
+        target.port = match text("port") {
+            None => None,
+            Some(port) => Some(
+                port.parse()
+                    .map_err(|_| "The port is 1 to 65535.".to_owned())?,
+            ),
+        };
+        target.security = Some(match form_value(fields, "security") {
+            "tls" => Security::Tls,
+            "none" => Security::None,
+            _ => Security::Starttls,
+        });
+        target.username = text("username");
+        target.from = text("from");
+        target.to = text("to");
+    } else {
+        target.url = text("url");
+    }
+    Ok(NewChannel {
+        name: form_value(fields, "name").to_owned(),
+        kind,
+        target,
+        secret: text("secret"),
+    })
+}
+
+async fn add(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    check(&viewer, &headers, &fields, "channel creation")?;
+    let body = match from_form(&fields) {
+        Ok(body) => body,
+        Err(why) => return refused(&state, &viewer, why).await,
+    };
+    match add_channel(&state, body).await {
+        Ok((channel, signing_key)) => {
+            let flash = Flash {
+                notice: Some(format!("Channel {} added.", channel.name)),
+                signing_key,
+                ..Flash::default()
+            };
+            page(&state, &viewer, flash, StatusCode::OK).await
+        }
+        Err(AppError::BadRequest(why)) => refused(&state, &viewer, why).await,
+        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
+    }
+}
+
+async fn test(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    check(&viewer, &headers, &fields, "channel test")?;
+    let (flash, status) = match test_channel(&state, &id).await {
+        Ok(()) => {
+            let notice = Some("Test notification delivered.".to_owned());
+            (
+                Flash {
+                    notice,
+                    ..Flash::default()
+                },
+                StatusCode::OK,
+            )
+        }
+        Err(AppError::BadRequest(why)) => (
+            Flash {
+                error: Some(why),
+                ..Flash::default()
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(AppError::BadGateway(why)) => (
+            Flash {
+                error: Some(why),
+                ..Flash::default()
+            },
+            StatusCode::BAD_GATEWAY,
+        ),
+        Err(e) => return Err(PageError::in_shell(e, viewer.shell.clone())),
+    };
+    page(&state, &viewer, flash, status).await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(fields): Form<FormFields>,
+) -> Result<Response, PageError> {
+    check(&viewer, &headers, &fields, "channel deletion")?;
+    let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
+    if !channels::delete(state.db(), &id)
+        .await
+        .map_err(|e| fail(AppError::internal(e)))?
+    {
+        return Err(fail(AppError::NotFound));
+    }
+    Ok(Redirect::to("/alerts#channels").into_response())
+}
