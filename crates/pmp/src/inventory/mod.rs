@@ -51,6 +51,30 @@ pub enum Health {
     Disabled,
 }
 
+impl Health {
+    /// Every state's name.
+    pub const NAMES: [&'static str; 6] = [
+        "unknown",
+        "up",
+        "degraded",
+        "unreachable",
+        "certificate_changed",
+        "disabled",
+    ];
+
+    /// The state's name, as serialised (`up`, `certificate_changed`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Up => "up",
+            Self::Degraded { .. } => "degraded",
+            Self::Unreachable { .. } => "unreachable",
+            Self::CertificateChanged { .. } => "certificate_changed",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
 /// One guest as the inventory knows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuestRow {
@@ -289,6 +313,32 @@ impl Inventory {
             settings.busy
         } else {
             settings.idle
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn health_names_are_the_serialised_states() {
+        let text = String::new;
+        for health in [
+            Health::Unknown,
+            Health::Up,
+            Health::Degraded { message: text() },
+            Health::Unreachable { message: text() },
+            Health::CertificateChanged {
+                member: text(),
+                expected: text(),
+                seen: text(),
+            },
+            Health::Disabled,
+        ] {
+            let serialised = serde_json::to_value(&health).unwrap();
+            assert_eq!(serialised["state"], health.name());
+            assert!(Health::NAMES.contains(&health.name()));
         }
     }
 }

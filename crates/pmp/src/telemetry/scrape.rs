@@ -142,17 +142,6 @@ async fn database(db: &Db) -> Result<String, DbError> {
     Ok(out)
 }
 
-fn health_name(health: &Health) -> &'static str {
-    match health {
-        Health::Unknown => "unknown",
-        Health::Up => "up",
-        Health::Degraded { .. } => "degraded",
-        Health::Unreachable { .. } => "unreachable",
-        Health::CertificateChanged { .. } => "certificate_changed",
-        Health::Disabled => "disabled",
-    }
-}
-
 /// Servers by health and guests per server, as this instance's inventory has them.
 fn inventory(inventory: &Inventory) -> String {
     let all = inventory.all();
@@ -162,17 +151,10 @@ fn inventory(inventory: &Inventory) -> String {
         "pmp_servers",
         "Proxmox VE servers, by health as this instance polled them",
     );
-    for health in [
-        "unknown",
-        "up",
-        "degraded",
-        "unreachable",
-        "certificate_changed",
-        "disabled",
-    ] {
+    for health in Health::NAMES {
         let n = all
             .iter()
-            .filter(|(_, s)| health_name(&s.health) == health)
+            .filter(|(_, s)| s.health.name() == health)
             .count();
         let _ = writeln!(out, "pmp_servers{{health=\"{health}\"}} {n}");
     }
