@@ -2,11 +2,13 @@
 //! boot that stay stopped past a grace window (each stopped guest's `onboot` read once, then
 //! kept for a scan interval), storages above a use threshold, and guests whose newest backup is
 //! too old. Storages and backups cost a storage list per online node and a content list per
-//! backup storage, so they are read every `alert_scan_interval_secs`, not on every evaluation.
+//! backup storage, so each server's are read once per `alert_scan_interval_secs` (the first
+//! time as soon as it answers), not on every evaluation.
 //! Alerts about a server that cannot be read now are left as they are.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store;
@@ -28,8 +30,10 @@ pub struct Scanner {
     db: Db,
     keys: Arc<Keys>,
     inventory: Inventory,
-    /// How long a read `onboot` is believed, in seconds.
-    refresh: i64,
+    /// How often a server's storages are read; also how long a read `onboot` is believed.
+    every: Duration,
+    /// When each server's storages were last read.
+    scanned: HashMap<String, Instant>,
     /// When each stopped guest (`server/vmid`) was first seen stopped.
     stopped_since: HashMap<String, i64>,
     /// Each stopped guest's `onboot`, and when it was read.
@@ -53,13 +57,14 @@ fn server_of(subject: &str) -> &str {
 }
 
 impl Scanner {
-    /// A scanner believing a read `onboot` for `refresh_secs`.
-    pub fn new(db: Db, keys: Arc<Keys>, inventory: Inventory, refresh_secs: i64) -> Self {
+    /// A scanner reading storages (and believing a read `onboot`) once per `every`.
+    pub fn new(db: Db, keys: Arc<Keys>, inventory: Inventory, every: Duration) -> Self {
         Self {
             db,
             keys,
             inventory,
-            refresh: refresh_secs,
+            every,
+            scanned: HashMap::new(),
             stopped_since: HashMap::new(),
             onboot: HashMap::new(),
         }
@@ -81,6 +86,7 @@ impl Scanner {
     pub async fn guests(&mut self) -> Result<(), DbError> {
         let rule = store::settings(&self.db, Rule::GuestDown).await?;
         let now = now();
+        let refresh = i64::try_from(self.every.as_secs()).unwrap_or(i64::MAX);
         let mut stopped = BTreeSet::new();
         let mut still = Vec::new();
         let mut looked = BTreeSet::new();
@@ -102,7 +108,7 @@ impl Scanner {
                 let known = self
                     .onboot
                     .get(&subject)
-                    .filter(|(_, at)| now - at < self.refresh);
+                    .filter(|(_, at)| now - at < refresh);
                 let onboot = match known {
                     Some((onboot, _)) => Some(*onboot),
                     None if reads < READS_PER_ROUND => {
@@ -146,12 +152,26 @@ impl Scanner {
         .await
     }
 
-    /// Storages above the threshold and guests whose newest backup is too old.
-    pub async fn storage(&self) -> Result<(), DbError> {
+    /// Storages above the threshold and guests whose newest backup is too old, on the servers
+    /// due for a read.
+    pub async fn storage(&mut self) -> Result<(), DbError> {
+        let due: Vec<_> = readable(&self.inventory)
+            .into_iter()
+            .filter(|(server, _)| {
+                self.scanned
+                    .get(server)
+                    .is_none_or(|at| at.elapsed() >= self.every)
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
         let full = store::settings(&self.db, Rule::StorageFull).await?;
         let stale = store::settings(&self.db, Rule::BackupStale).await?;
         let mut found = Found::default();
-        for (server, state) in readable(&self.inventory) {
+        for (server, state) in due {
+            // Counted as read when tried, so a failing server is not asked again every round.
+            self.scanned.insert(server.clone(), Instant::now());
             let Some(pve) = self.client(&server).await else {
                 continue;
             };

@@ -5,7 +5,7 @@
 //! may run this at once: raising is deduplicated in the store and notifying by job keys.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -151,24 +151,15 @@ pub fn start(
     mut stopped: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
-        let scan_secs = i64::try_from(every.scan.as_secs()).unwrap_or(i64::MAX);
-        let mut scanner = Scanner::new(db.clone(), keys, inventory.clone(), scan_secs);
+        let mut scanner = Scanner::new(db.clone(), keys, inventory.clone(), every.scan);
         // Jobs that failed before this start were alerted by the run before, if any.
         let mut since_ms = crate::settings::now() * 1000 - 2 * every.round.as_millis() as i64;
-        let mut scanned: Option<Instant> = None;
         loop {
             let started_ms = crate::settings::now() * 1000;
-            let scan_due = scanned.is_none_or(|at| at.elapsed() >= every.scan);
-            let storage = if scan_due {
-                scanned = Some(Instant::now());
-                scanner.storage().await
-            } else {
-                Ok(())
-            };
             for (what, result) in [
                 ("servers", servers(&db, &inventory).await),
                 ("guests", scanner.guests().await),
-                ("storage", storage),
+                ("storage", scanner.storage().await),
                 ("jobs", jobs(&db, since_ms).await),
                 ("quiet", quiet(&db).await),
             ] {
