@@ -17,6 +17,7 @@ use crate::guests::ops::Op;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
+use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, NewJob};
 
@@ -80,6 +81,17 @@ pub struct Actor<'a> {
     pub user_id: &'a str,
     pub username: &'a str,
     pub client: &'a Client,
+}
+
+impl<'a> Actor<'a> {
+    /// The person behind a page's form.
+    pub fn of(viewer: &'a Viewer, client: &'a Client) -> Self {
+        Self {
+            user_id: &viewer.user.id,
+            username: &viewer.user.username,
+            client,
+        }
+    }
 }
 
 impl<'a> From<&'a Principal> for Actor<'a> {

@@ -234,11 +234,7 @@ async fn power(
     )?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let action = pve::PowerAction::parse(&action).ok_or_else(|| fail(AppError::NotFound))?;
-    let actor = Actor {
-        user_id: &viewer.user.id,
-        username: &viewer.user.username,
-        client: &client,
-    };
+    let actor = Actor::of(&viewer, &client);
     let op = Op::Power {
         action: action.name().to_owned(),
     };
@@ -269,11 +265,7 @@ async fn snapshot(
         .filter(|c| !c.is_control())
         .take(1024)
         .collect();
-    let actor = Actor {
-        user_id: &viewer.user.id,
-        username: &viewer.user.username,
-        client: &client,
-    };
+    let actor = Actor::of(&viewer, &client);
     let op = Op::Snapshot {
         name,
         description,
