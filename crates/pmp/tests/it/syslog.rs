@@ -262,7 +262,8 @@ async fn entries_written_while_a_tcp_receiver_is_down_arrive_when_it_is_back(eng
 }
 
 /// Two `pmp serve` on one database, both forwarding to a TCP receiver that is down while
-/// entries are written: once it is back, each entry arrives once, not once per instance.
+/// entries are written: once it is back, each entry arrives once, not once per instance; when
+/// the forwarding instance stops, the other takes over without waiting for the lease to expire.
 #[tokio::test]
 async fn two_instances_on_one_database_send_each_entry_once() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -341,9 +342,33 @@ async fn two_instances_on_one_database_send_each_entry_once() {
         holders.insert(lease.split_once(' ').unwrap().0.to_owned());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    accepting.abort();
     assert_eq!(seqs(), expected, "each entry once");
     assert_eq!(holders.len(), 1, "one forwarder at a time: {holders:?}");
+
+    // The first instance, which took the lease, stops: the second carries on at once.
+    app.portal.shutdown(Duration::from_secs(1));
+    let after = cursor(&app).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/auth/token", second.base_url()))
+        .json(&serde_json::json!({ "username": "after", "password": "not the password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let mut taken_over = false;
+    for _ in 0..100 {
+        if seqs().iter().any(|seq| *seq > after) {
+            taken_over = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        taken_over,
+        "the second instance forwarded within 10 s, before the lease ran out"
+    );
+    accepting.abort();
     second.shutdown(Duration::from_secs(1));
     second.wait().await.unwrap();
 }

@@ -3,7 +3,8 @@
 //! next entries, then moves the cursor, so an entry is sent at least once, and again after a
 //! failure (each message carries its sequence number and hash, so the receiver can drop
 //! repeats and check the chain). Where several instances share the database, the one holding a
-//! short lease (also in `settings`) forwards; another takes over when it stops renewing.
+//! short lease (also in `settings`) forwards; another takes over when it gives the lease up on
+//! shutdown, or when it stops renewing.
 //! Forwarding starts after the newest entry present when it is first switched on; the history
 //! before is in the audit export.
 
@@ -60,9 +61,10 @@ pub fn start(db: Db, target: Target, mut stopped: watch::Receiver<bool>) {
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                _ = stopped.wait_for(|stop| *stop) => return,
+                _ = stopped.wait_for(|stop| *stop) => break,
             }
         }
+        release(&db, &instance).await;
     });
 }
 
@@ -87,6 +89,20 @@ async fn lease(db: &Db, instance: &str) -> Result<bool, DbError> {
     }
     let mine = format!("{instance} {}", now + LEASE_SECS);
     settings::swap(db, LEASE, held.as_deref(), &mine).await
+}
+
+/// Gives the lease up on shutdown, so another instance takes over at once rather than when it
+/// expires. Failing here only means the lease runs out by itself.
+async fn release(db: &Db, instance: &str) {
+    let Ok(Some(held)) = settings::get(db, LEASE).await else {
+        return;
+    };
+    if held
+        .split_once(' ')
+        .is_some_and(|(holder, _)| holder == instance)
+    {
+        let _ = settings::swap(db, LEASE, Some(&held), "- 0").await;
+    }
 }
 
 /// Sends the entries after the cursor and moves it; returns how many were sent.
