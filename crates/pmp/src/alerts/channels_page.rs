@@ -94,9 +94,8 @@ async fn add(
     match add_channel(&state, body).await {
         Ok((channel, signing_key)) => {
             let flash = Flash {
-                notice: Some(format!("Channel {} added.", channel.name)),
                 signing_key,
-                ..Flash::default()
+                ..Flash::notice(format!("Channel {} added.", channel.name))
             };
             page(&state, &viewer, flash, StatusCode::OK).await
         }
@@ -114,30 +113,12 @@ async fn test(
 ) -> Result<Response, PageError> {
     check(&viewer, &headers, &fields, "channel test")?;
     let (flash, status) = match test_channel(&state, &id).await {
-        Ok(()) => {
-            let notice = Some("Test notification delivered.".to_owned());
-            (
-                Flash {
-                    notice,
-                    ..Flash::default()
-                },
-                StatusCode::OK,
-            )
-        }
-        Err(AppError::BadRequest(why)) => (
-            Flash {
-                error: Some(why),
-                ..Flash::default()
-            },
-            StatusCode::BAD_REQUEST,
+        Ok(()) => (
+            Flash::notice("Test notification delivered.".to_owned()),
+            StatusCode::OK,
         ),
-        Err(AppError::BadGateway(why)) => (
-            Flash {
-                error: Some(why),
-                ..Flash::default()
-            },
-            StatusCode::BAD_GATEWAY,
-        ),
+        Err(AppError::BadRequest(why)) => (Flash::error(why), StatusCode::BAD_REQUEST),
+        Err(AppError::BadGateway(why)) => (Flash::error(why), StatusCode::BAD_GATEWAY),
         Err(e) => return Err(PageError::in_shell(e, viewer.shell.clone())),
     };
     page(&state, &viewer, flash, status).await

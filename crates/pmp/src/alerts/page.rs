@@ -65,6 +65,24 @@ pub(super) struct Flash {
     pub signing_key: Option<String>,
 }
 
+impl Flash {
+    /// The form was refused for `why`.
+    pub fn error(why: String) -> Self {
+        Self {
+            error: Some(why),
+            ..Self::default()
+        }
+    }
+
+    /// The form did what `notice` says.
+    pub fn notice(notice: String) -> Self {
+        Self {
+            notice: Some(notice),
+            ..Self::default()
+        }
+    }
+}
+
 struct RuleRow {
     name: &'static str,
     description: &'static str,
@@ -138,11 +156,7 @@ pub(super) async fn refused(
     viewer: &Viewer,
     why: String,
 ) -> Result<Response, PageError> {
-    let flash = Flash {
-        error: Some(why),
-        ..Flash::default()
-    };
-    page(state, viewer, flash, StatusCode::BAD_REQUEST).await
+    page(state, viewer, Flash::error(why), StatusCode::BAD_REQUEST).await
 }
 
 /// Saves one rule's settings from its row of the rules form.
