@@ -24,4 +24,5 @@ pub mod server;
 pub mod servers;
 pub mod settings;
 pub mod telemetry;
+pub mod ui;
 pub mod web;

@@ -1,24 +1,12 @@
 //! The `settings` table: portal-wide values and one-off state, one row per key. Keys are
 //! constants owned by the feature that uses them, so no stray string reaches the table.
 
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, now};
 use crate::with_pool;
 
 /// A settings key; features declare theirs as constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key(pub &'static str);
-
-/// Seconds since the Unix epoch, as stored in `*_at` columns.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// A configured number of seconds as stored (saturating: a huge setting means "forever").
-pub fn secs(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
 
 /// The value stored under `key`, if any.
 pub async fn get(db: &Db, key: Key) -> Result<Option<String>, DbError> {

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::access::path::AclPath;
 use crate::access::privilege::PrivSet;
+use crate::db::now;
 use crate::db::{Db, DbError};
-use crate::settings::now;
 use crate::with_pool;
 
 /// Why a change to roles, groups or ACL entries was refused.

@@ -14,11 +14,12 @@ use serde::Deserialize;
 use crate::access::admin::{self, Entry, Group, Role};
 use crate::access::{AclPath, Privilege, Target, store};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, Client, FormFields, form_value};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::users::{self, User};
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 const MANAGE: Access = Access::Privilege(Privilege::UserManage);
 

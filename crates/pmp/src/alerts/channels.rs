@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::destination::{self, Refused};
+use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::secrets::Keys;
-use crate::settings::now;
 use crate::with_pool;
 
 /// A channel's kind.

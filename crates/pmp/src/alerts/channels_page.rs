@@ -13,8 +13,9 @@ use crate::alerts::api::{NewChannel, add_channel, test_channel};
 use crate::alerts::channels::{self, Kind, Security, Target};
 use crate::alerts::page::{Flash, check, page, refused};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, FormFields, form_value};
 use crate::identity::guard::Viewer;
+use crate::ui::PageError;
 
 /// Channel forms.
 pub fn routes() -> Routes {

@@ -95,7 +95,7 @@ struct Payload {
 async fn sent_last_minute(db: &Db, channel: &str) -> Result<i64, DbError> {
     const SQL: &str = "SELECT COUNT(*) FROM jobs WHERE kind = 'notify' AND target = $1 \
         AND state = 'succeeded' AND finished_at_ms >= $2";
-    let since = crate::settings::now() * 1000 - 60_000;
+    let since = crate::db::now() * 1000 - 60_000;
     let target = format!("channel/{channel}");
     Ok(
         with_pool!(db, pool => sqlx::query_scalar(SQL).bind(target).bind(since).fetch_one(pool).await?),

@@ -15,9 +15,10 @@ use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, FormFields, form_value};
 use crate::identity::guard::Viewer;
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 /// Alert pages.
 pub fn routes() -> Routes {

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store;
 use crate::alerts::watch::{raise, settle};
+use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::ids::ServerId;
 use crate::inventory::{Health, Inventory, ServerState};
 use crate::secrets::Keys;
-use crate::settings::now;
 
 /// Config reads one evaluation may make, so a cluster where many guests just stopped is read
 /// over a few evaluations instead of in one burst.

@@ -123,7 +123,7 @@ pub async fn deliver(
                 "alert": message.alert,
             })
             .to_string();
-            let at = crate::settings::now();
+            let at = crate::db::now();
             let signed = secret.map(|key| signature(key.as_bytes(), at, &body));
             post(url, allowed, |r| {
                 let r = r

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::alerts::rules::{Rule, Settings};
+use crate::db::now;
 use crate::db::{Db, DbError};
-use crate::settings::now;
 use crate::with_pool;
 
 /// One alert.

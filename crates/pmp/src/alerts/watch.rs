@@ -120,7 +120,7 @@ async fn jobs(db: &Db, since_ms: i64) -> Result<(), DbError> {
 
 /// Resolves anomaly alerts whose window passed without a new hit (at least five minutes).
 async fn quiet(db: &Db) -> Result<(), DbError> {
-    let now = crate::settings::now();
+    let now = crate::db::now();
     for rule in Rule::ALL.into_iter().filter(|r| r.is_anomaly()) {
         let window = store::settings(db, rule)
             .await?
@@ -153,9 +153,9 @@ pub fn start(
     tokio::spawn(async move {
         let mut scanner = Scanner::new(db.clone(), keys, inventory.clone(), every.scan);
         // Jobs that failed before this start were alerted by the run before, if any.
-        let mut since_ms = crate::settings::now() * 1000 - 2 * every.round.as_millis() as i64;
+        let mut since_ms = crate::db::now() * 1000 - 2 * every.round.as_millis() as i64;
         loop {
-            let started_ms = crate::settings::now() * 1000;
+            let started_ms = crate::db::now() * 1000;
             for (what, result) in [
                 ("servers", servers(&db, &inventory).await),
                 ("guests", scanner.guests().await),

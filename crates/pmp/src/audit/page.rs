@@ -10,10 +10,11 @@ use axum::routing::get;
 use crate::access::Privilege;
 use crate::audit::api::{Filter, select};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, PageError};
+use crate::http::{AppError, AppState};
 use crate::identity::events::Event;
 use crate::identity::guard::Viewer;
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 /// Audit pages.
 pub fn routes() -> Routes {

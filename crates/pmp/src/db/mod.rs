@@ -2,7 +2,6 @@
 //! engine's migrations, and answering whether the schema is current. Feature modules own their
 //! queries; this module owns only the pools.
 
-pub mod backup;
 mod url;
 
 use std::collections::BTreeSet;
@@ -258,4 +257,16 @@ fn connect_reason_migrate(error: &MigrateError) -> String {
         MigrateError::Execute(e) => connect_reason(e),
         other => other.to_string(),
     }
+}
+
+/// Seconds since the Unix epoch, as stored in `*_at` columns.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A configured number of seconds as stored (saturating: a huge setting means "forever").
+pub fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -204,7 +204,7 @@ async fn rrd(
     Path((server, vmid)): Path<(String, u32)>,
     Query(q): Query<RrdQuery>,
 ) -> Result<Response, AppError> {
-    let frame = crate::guests::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
+    let frame = crate::ui::chart::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
         AppError::BadRequest("timeframe is hour, day, week, month or year".to_owned())
     })?;
     let points = client(&state, &server)

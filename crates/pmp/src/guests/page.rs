@@ -12,14 +12,15 @@ use serde::Deserialize;
 
 use crate::access::Privilege;
 use crate::guests::actions::{Actor, snapshot_name, start_job};
-use crate::guests::chart::{human, svg};
 use crate::guests::list::{self, Page};
 use crate::guests::ops::Op;
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, Client, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::inventory::GuestRow;
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::chart::{human, svg};
+use crate::ui::{Shell, render};
 
 /// Guest pages.
 pub fn routes() -> Routes {
@@ -117,7 +118,7 @@ async fn detail(
         .inventory()
         .guest(&server, vmid)
         .ok_or_else(|| fail(AppError::NotFound))?;
-    let frame = super::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
+    let frame = crate::ui::chart::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
         fail(AppError::BadRequest(
             "timeframe is hour, day, week, month or year".to_owned(),
         ))

@@ -17,11 +17,12 @@ use axum::extract::RawPathParams;
 use axum::http::request::Parts;
 
 use crate::access::{Authorized, Grants, Privilege, Target};
-use crate::http::{AppError, AppState, Client, PageError, Trail};
+use crate::http::{AppError, AppState, Client, Trail};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::{Principal, Via};
 use crate::ids::{ServerId, Vmid};
+use crate::ui::PageError;
 
 /// What a route requires of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

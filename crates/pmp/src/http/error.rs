@@ -1,13 +1,10 @@
 //! Error-to-response mapping. A user sees a short sentence and a stable code; the detail that
 //! helps an operator (driver errors, paths) goes only to the log, tagged with the request id.
 
-use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::web::Shell;
 
 /// An error answered by the JSON API.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +55,8 @@ impl AppError {
         Self::Internal(detail.to_string())
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    /// Status, stable code and the sentence a person reads.
+    pub fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -97,7 +95,7 @@ impl AppError {
     }
 
     /// `Retry-After` for a throttled request.
-    fn retry_after(&self, response: &mut Response) {
+    pub fn retry_after(&self, response: &mut Response) {
         if let Self::TooMany(secs) = self {
             response
                 .headers_mut()
@@ -111,55 +109,6 @@ impl IntoResponse for AppError {
         let (status, error, message) = self.parts();
         let mut response = (status, Json(ErrorBody { error, message })).into_response();
         self.retry_after(&mut response);
-        response
-    }
-}
-
-/// An error answered by an HTML page, rendered inside the shell (the person's theme when the
-/// handler had it at hand, the system theme otherwise).
-#[derive(Debug)]
-pub struct PageError(pub AppError, pub Option<Box<Shell>>);
-
-impl PageError {
-    /// An error page in the given shell.
-    pub fn in_shell(error: AppError, shell: Shell) -> Self {
-        Self(error, Some(Box::new(shell)))
-    }
-}
-
-impl From<AppError> for PageError {
-    fn from(error: AppError) -> Self {
-        Self(error, None)
-    }
-}
-
-#[derive(Template)]
-#[template(path = "web/error.html")]
-struct ErrorPage {
-    shell: Shell,
-    status: u16,
-    title: &'static str,
-    message: String,
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, _, message) = self.0.parts();
-        let PageError(error, shell) = self;
-        let page = ErrorPage {
-            shell: shell.map(|shell| *shell).unwrap_or_default(),
-            status: status.as_u16(),
-            title: status.canonical_reason().unwrap_or("Error"),
-            message,
-        };
-        let mut response = match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "error page failed to render");
-                (status, "error").into_response()
-            }
-        };
-        error.retry_after(&mut response);
         response
     }
 }

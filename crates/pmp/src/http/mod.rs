@@ -22,10 +22,10 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use client::{Client, client_ip};
-pub use error::{AppError, ErrorBody, PageError};
+pub use error::{AppError, ErrorBody};
 pub use headers::{CONTENT_SECURITY_POLICY, Transport};
 pub use json::ApiJson;
-pub use origin::{is_same_origin, refuse_cross_site};
+pub use origin::is_same_origin;
 pub use request_id::REQUEST_ID;
 pub use trail::Trail;
 
@@ -35,7 +35,7 @@ use crate::identity::jwt::TokenPolicy;
 use crate::identity::sessions::SessionPolicy;
 use crate::inventory::Inventory;
 use crate::secrets::Keys;
-use crate::web::Shell;
+use crate::ui::{PageError, Shell};
 
 /// What handlers share: the database, the keys and the facts of how the portal is served.
 #[derive(Debug, Clone)]
@@ -53,9 +53,9 @@ struct Inner {
     trusted_proxies: Vec<ProxyNet>,
     inventory: Inventory,
     task_poll: std::time::Duration,
-    rrd: crate::guests::chart::RrdCache,
+    rrd: crate::ui::chart::RrdCache,
     notify_allow: Arc<Vec<ProxyNet>>,
-    scrape: crate::telemetry::ScrapeAccess,
+    scrape: crate::health::metrics::ScrapeAccess,
 }
 
 impl AppState {
@@ -80,9 +80,9 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 inventory,
                 task_poll: std::time::Duration::from_millis(config.task_poll_ms),
-                rrd: crate::guests::chart::RrdCache::default(),
+                rrd: crate::ui::chart::RrdCache::default(),
                 notify_allow: Arc::new(config.notify_allow.clone()),
-                scrape: crate::telemetry::ScrapeAccess {
+                scrape: crate::health::metrics::ScrapeAccess {
                     token: config.metrics_token.as_ref().map(|t| t.0.clone()),
                     allow: config.metrics_allow.clone(),
                 },
@@ -116,7 +116,7 @@ impl AppState {
     }
 
     /// Graph data shared by every viewer for a short while.
-    pub fn rrd(&self) -> &crate::guests::chart::RrdCache {
+    pub fn rrd(&self) -> &crate::ui::chart::RrdCache {
         &self.inner.rrd
     }
 
@@ -136,7 +136,7 @@ impl AppState {
     }
 
     /// Who may scrape `/metrics`.
-    pub fn scrape_access(&self) -> &crate::telemetry::ScrapeAccess {
+    pub fn scrape_access(&self) -> &crate::health::metrics::ScrapeAccess {
         &self.inner.scrape
     }
 
@@ -189,7 +189,6 @@ pub fn route_table() -> access::Routes {
         .merge(openapi::routes())
         .merge(crate::audit::routes())
         .merge(crate::alerts::routes())
-        .merge(crate::telemetry::routes())
 }
 
 /// The whole application: every feature's routes behind the shared middleware.

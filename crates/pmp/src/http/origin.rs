@@ -5,9 +5,6 @@
 
 use axum::http::{HeaderMap, header};
 
-use crate::http::{AppError, PageError};
-use crate::web::Shell;
-
 /// True unless the browser says the request came from another site.
 pub fn is_same_origin(headers: &HeaderMap) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
@@ -21,19 +18,6 @@ pub fn is_same_origin(headers: &HeaderMap) -> bool {
             .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
         (Some(_), None) => false,
     }
-}
-
-/// Refuses a form submitted from another site with a page the person understands; `what`
-/// names the form in the log.
-pub fn refuse_cross_site(headers: &HeaderMap, shell: &Shell, what: &str) -> Result<(), PageError> {
-    if is_same_origin(headers) {
-        return Ok(());
-    }
-    tracing::warn!(form = what, "cross-site submission refused");
-    Err(PageError::in_shell(
-        AppError::Forbidden("Cross-site requests are not accepted.".to_owned()),
-        shell.clone(),
-    ))
 }
 
 #[cfg(test)]

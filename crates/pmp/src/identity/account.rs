@@ -11,14 +11,15 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client, PageError};
+use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::password;
 use crate::identity::principal::{Principal, Via};
 use crate::identity::throttle::{self, Key};
 use crate::identity::users::{self, User};
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 /// Password routes: each needs a signed-in person or a bearer credential.
 pub fn routes() -> Routes {

@@ -11,14 +11,15 @@ use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client, PageError};
+use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::account::{Refused, confirm_password};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::principal::Principal;
 use crate::identity::totp::{self, Enrolment};
 use crate::identity::users::User;
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 /// Two-factor routes: each needs a signed-in person or a bearer credential.
 pub fn routes() -> Routes {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::db::now;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::authenticate::{self, Refusal};
@@ -20,7 +21,6 @@ use crate::identity::refresh::{self, Rotation};
 use crate::identity::throttle::{self, Key};
 use crate::identity::users::{self, User, Username};
 use crate::identity::{jwt, password, setup, totp};
-use crate::settings::{self, now};
 
 /// Identity API routes. Setup and the token endpoints are public (they are how one gets a
 /// credential); `me` needs one.
@@ -145,7 +145,7 @@ fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
     let claims = jwt::Claims {
         sub: user.id.clone(),
         iat: issued,
-        exp: issued.saturating_add(settings::secs(policy.access_secs)),
+        exp: issued.saturating_add(crate::db::secs(policy.access_secs)),
         epoch: user.auth_epoch,
     };
     Json(Tokens {

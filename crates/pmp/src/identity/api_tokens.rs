@@ -5,9 +5,9 @@
 use serde::Serialize;
 
 use crate::access::AclPath;
+use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::identity::{digest, random_token};
-use crate::settings::now;
 use crate::with_pool;
 
 /// The prefix that marks a personal API token (and lets secret scanners find leaked ones).

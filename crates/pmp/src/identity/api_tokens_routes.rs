@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AclPath;
 use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client, PageError};
+use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::api_tokens::{self, TokenInfo};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::identity::users::User;
-use crate::web::{Shell, render, utc};
+use crate::ui::PageError;
+use crate::ui::{Shell, render, utc};
 
 /// Token routes: each needs a signed-in person or a bearer credential.
 pub fn routes() -> Routes {

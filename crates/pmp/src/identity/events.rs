@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::http::Client;
-use crate::settings::now;
 use crate::with_pool;
 
 /// What happened. The string forms are stable: alerts and exports match on them.

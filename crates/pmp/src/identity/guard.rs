@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::access::{self, Grants};
 use crate::db::{Db, DbError};
-use crate::http::{AppError, AppState, PageError};
+use crate::http::{AppError, AppState};
 use crate::identity::sessions::{MaybeSession, Session};
 use crate::identity::totp;
 use crate::identity::users::{self, User};
 use crate::settings::{self, Key};
-use crate::web::Shell;
+use crate::ui::PageError;
+use crate::ui::Shell;
 
 const TOTP_POLICY: Key = Key("security.require_totp");
 
@@ -181,7 +182,7 @@ impl FromRequestParts<AppState> for Viewer {
         let shell = Shell::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {})
-            .for_session(Some(&session));
+            .for_session(Some(session.signed_in()));
         let failed = |e: DbError| PageError::in_shell(AppError::internal(e), shell.clone());
         let user = users::by_id(state.db(), &session.user_id)
             .await

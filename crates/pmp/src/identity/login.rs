@@ -10,15 +10,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, PageError, cookie, refuse_cross_site};
+use crate::http::{AppError, AppState, Client, cookie};
 use crate::identity::authenticate::{self, Refusal};
 use crate::identity::sessions::{self, MaybeSession, SessionPolicy};
 use crate::identity::users::{self, User};
 use crate::identity::{digest, random_token, totp};
-use crate::settings::now;
-use crate::web::{Shell, render};
+use crate::ui::{PageError, refuse_cross_site};
+use crate::ui::{Shell, render};
 use crate::with_pool;
 
 /// Sign-in routes; public, since they are how one becomes signed in.
@@ -265,7 +266,7 @@ async fn logout(
         session.check_form(
             &headers,
             &input.csrf,
-            &shell.for_session(Some(&session)),
+            &shell.for_session(Some(session.signed_in())),
             "sign-out",
         )?;
         sessions::end(state.db(), &session)

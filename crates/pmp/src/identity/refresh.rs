@@ -4,8 +4,8 @@
 //! family is revoked and the caller records a security event.
 
 use crate::db::{Db, DbError};
+use crate::db::{now, secs};
 use crate::identity::{digest, random_token};
-use crate::settings::{now, secs};
 use crate::with_pool;
 
 /// What presenting a refresh token led to.

@@ -9,10 +9,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::db::{Db, DbError};
-use crate::http::{AppError, AppState, PageError, cookie, is_same_origin};
+use crate::db::{now, secs};
+use crate::http::{AppError, AppState, cookie, is_same_origin};
 use crate::identity::{digest as hash, random_token, secret_eq};
-use crate::settings::{now, secs};
-use crate::web::Shell;
+use crate::ui::PageError;
+use crate::ui::Shell;
 use crate::with_pool;
 
 /// How long sessions live and how their cookie is sent.
@@ -58,6 +59,15 @@ pub struct SessionInfo {
 }
 
 impl Session {
+    /// The signed-in person as the page shell shows them.
+    pub fn signed_in(&self) -> crate::ui::SignedIn {
+        crate::ui::SignedIn {
+            username: self.username.clone(),
+            csrf: self.csrf.clone(),
+            is_admin: self.is_admin,
+        }
+    }
+
     /// Lets a state-changing form through only from this site and with this session's CSRF
     /// token; `what` names the form in the log.
     pub fn check_form(

@@ -11,10 +11,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, PageError};
+use crate::http::{AppError, AppState, Client};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
-use crate::web::{Shell, render, utc};
+use crate::ui::PageError;
+use crate::ui::{Shell, render, utc};
 
 /// Session-management routes; each needs a signed-in person.
 pub fn routes() -> Routes {
@@ -95,7 +96,7 @@ async fn page(
         })
         .collect();
     let page = SessionsPage {
-        shell: shell.for_session(Some(&session)),
+        shell: shell.for_session(Some(session.signed_in())),
         rows,
     };
     render(&page, StatusCode::OK)
@@ -113,7 +114,7 @@ async fn revoke(
     let Some(session) = session else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let shell = shell.for_session(Some(&session));
+    let shell = shell.for_session(Some(session.signed_in()));
     session.check_form(&headers, &input.csrf, &shell, "session revocation")?;
     // Session ids are UUIDs; anything else (a NUL byte, a path) never reaches the database.
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.to_string()) else {
@@ -153,7 +154,7 @@ mod tests {
         assert_eq!(utc(1_795_423_260), "2026-11-23 08:41 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(
-            crate::web::utc_secs(1_795_423_267),
+            crate::ui::utc_secs(1_795_423_267),
             "2026-11-23 08:41:07 UTC"
         );
         let chrome =

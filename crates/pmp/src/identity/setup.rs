@@ -14,11 +14,12 @@ use serde::Deserialize;
 use crate::access::store;
 use crate::db::{BeginWrite as _, Db, DbError};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, PageError, refuse_cross_site};
+use crate::http::{AppError, AppState};
 use crate::identity::users::Username;
 use crate::identity::{digest, password, random_token, secret_eq};
 use crate::settings::{self, Key};
-use crate::web::{Shell, render};
+use crate::ui::{PageError, refuse_cross_site};
+use crate::ui::{Shell, render};
 use crate::with_pool;
 
 const TOKEN_DIGEST: Key = Key("setup.token_sha256");
@@ -75,7 +76,7 @@ pub async fn create_first_admin(
         (id, username, password_hash, disabled, created_at, must_change_password, auth_epoch) \
         VALUES ($1, $2, $3, FALSE, $4, FALSE, 0)";
     const FORGET_TOKEN: &str = "DELETE FROM settings WHERE key = $1";
-    let now = settings::now();
+    let now = crate::db::now();
     let id = uuid::Uuid::new_v4().to_string();
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;

@@ -7,8 +7,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::db::now;
 use crate::db::{Db, DbError};
-use crate::settings::now;
 use crate::with_pool;
 
 /// How many failures a key may have in a window before it is locked, and for how long.

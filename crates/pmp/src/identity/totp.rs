@@ -7,10 +7,10 @@
 use rand::RngCore as _;
 use totp_rs::{Builder, Totp};
 
+use crate::db::now;
 use crate::db::{BeginWrite as _, Db, DbError};
 use crate::identity::digest;
 use crate::secrets::Keys;
-use crate::settings::now;
 use crate::with_pool;
 
 /// The issuer shown in authenticator apps.

@@ -7,8 +7,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::access::store;
+use crate::db::now;
 use crate::db::{BeginWrite as _, Db, DbError};
-use crate::settings::now;
 use crate::with_pool;
 
 /// A validated username: 3 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or

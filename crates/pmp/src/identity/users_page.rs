@@ -12,12 +12,13 @@ use serde::Deserialize;
 
 use crate::access::Privilege;
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, Client, FormFields, form_value};
 use crate::identity::guard::{self, TotpPolicy, Viewer};
 use crate::identity::totp;
 use crate::identity::users::{self, User};
 use crate::identity::users_admin::{self, Actor};
-use crate::web::{Shell, render, utc};
+use crate::ui::PageError;
+use crate::ui::{Shell, render, utc};
 
 /// User-administration pages.
 pub fn routes() -> Routes {

@@ -12,11 +12,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, PageError};
+use crate::http::{AppError, AppState};
 use crate::identity::guard::Viewer;
 use crate::jobs::queue::{self, Job, State as JobState};
 use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
-use crate::web::{Shell, render, utc};
+use crate::ui::PageError;
+use crate::ui::{Shell, render, utc};
 
 /// Job pages; each shows only jobs the person may see.
 pub fn routes() -> Routes {

@@ -11,14 +11,15 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::jobs::visibility::Caller;
 use crate::schedules::api::{
     NewSchedule, View, create_schedule, delete, set_enabled, visible_list,
 };
 use crate::schedules::store::{Action, GuestTarget, PoolTarget};
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 /// Schedule pages.
 pub fn routes() -> Routes {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::access::{Privilege, Target};
 use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, PageError, form_value};
+use crate::http::{AppError, AppState, Client, FormFields, form_value};
 use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::ids::ServerId;
@@ -22,7 +22,8 @@ use crate::inventory::Health;
 use crate::servers::onboarding::{self, NewServer};
 use crate::servers::store::{self, Server};
 use crate::servers::{address, connect};
-use crate::web::{Shell, render};
+use crate::ui::PageError;
+use crate::ui::{Shell, render};
 
 const MANAGE: Access = Access::Privilege(Privilege::ServerManage);
 
@@ -284,8 +285,8 @@ async fn node_graphs(state: &AppState, id: &ServerId) -> Vec<(String, String, St
         let series = |f: fn(&pve::RrdPoint) -> f64| {
             points.iter().map(|p| (p.time, f(p))).collect::<Vec<_>>()
         };
-        let cpu = crate::guests::chart::svg("CPU", "%", &[("cpu", series(|p| p.cpu))]);
-        let memory = crate::guests::chart::svg(
+        let cpu = crate::ui::chart::svg("CPU", "%", &[("cpu", series(|p| p.cpu))]);
+        let memory = crate::ui::chart::svg(
             "Memory",
             "B",
             &[

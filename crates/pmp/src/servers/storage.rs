@@ -198,7 +198,7 @@ async fn node_metrics(
     axum::extract::Query(q): axum::extract::Query<MetricsQuery>,
 ) -> Result<Response, AppError> {
     let node = Node::parse(&node).map_err(|_| AppError::NotFound)?;
-    let frame = crate::guests::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
+    let frame = crate::ui::chart::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
         AppError::BadRequest("timeframe is hour, day, week, month or year".to_owned())
     })?;
     let points = client(&state, &server)

@@ -5,10 +5,12 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::http::{AppError, AppState, PageError};
-use crate::identity::sessions::MaybeSession;
+use crate::http::{AppError, AppState};
+
+use crate::identity::sessions::{MaybeSession, Session};
 use crate::identity::{guard, setup};
-use crate::web::Shell;
+use crate::ui::PageError;
+use crate::ui::Shell;
 
 #[derive(Template)]
 #[template(path = "web/home.html")]
@@ -40,7 +42,7 @@ pub async fn page(
         .map_err(AppError::internal)?
         .is_current();
     let page = Home {
-        shell: shell.for_session(session.as_ref()),
+        shell: shell.for_session(session.as_ref().map(Session::signed_in)),
         setup_complete,
         engine: db.engine(),
         schema_current,

@@ -135,7 +135,7 @@ async fn each_anomaly_rule_fires_on_its_scenario_and_not_on_normal_use(engine: E
             .await
             .unwrap();
     }
-    let earlier = pmp::settings::now() - 6 * 3_600;
+    let earlier = pmp::db::now() - 6 * 3_600;
     for i in 0..2 {
         let entry = pmp::audit::Entry {
             at: earlier + i,

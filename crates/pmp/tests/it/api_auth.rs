@@ -161,7 +161,7 @@ async fn forged_and_expired_access_tokens_are_refused(engine: Engine) {
     let user_id = pmp::identity::users::list(app.portal.db()).await.unwrap()[0]
         .id
         .clone();
-    let now = pmp::settings::now();
+    let now = pmp::db::now();
     let claims = Claims {
         sub: user_id,
         iat: now,

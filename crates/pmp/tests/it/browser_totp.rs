@@ -10,7 +10,7 @@ use crate::support::{Engine, spawn_app};
 const PASSWORD: &str = "violet harbour lantern";
 
 fn code_at(secret: &str, offset: i64) -> String {
-    let at = u64::try_from(pmp::settings::now() + offset).unwrap();
+    let at = u64::try_from(pmp::db::now() + offset).unwrap();
     pmp::identity::totp::code_for(secret, at).unwrap()
 }
 

@@ -16,10 +16,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::audit::chain;
+use crate::config::syslog::Target;
 use crate::db::{Db, DbError};
 use crate::settings::{self, Key};
-
-pub use transport::{Protocol, Target};
 
 /// The sequence number of the last entry handed to the receiver.
 const CURSOR: Key = Key("audit.syslog_cursor");
@@ -78,7 +77,7 @@ enum Failure {
 
 /// Takes or renews the lease for `instance`; false while another instance holds it.
 async fn lease(db: &Db, instance: &str) -> Result<bool, DbError> {
-    let now = settings::now();
+    let now = crate::db::now();
     let held = settings::get(db, LEASE).await?;
     let free = held.as_deref().is_none_or(|h| {
         let (holder, until) = h.split_once(' ').unwrap_or(("", ""));

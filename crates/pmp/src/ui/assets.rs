@@ -5,7 +5,9 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::{AppError, PageError};
+use crate::http::AppError;
+
+use crate::ui::PageError;
 
 /// One embedded file.
 #[derive(Debug)]

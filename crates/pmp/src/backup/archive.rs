@@ -204,7 +204,7 @@ async fn snapshot(db: &Db) -> Result<Snapshot, BackupError> {
     Ok(Snapshot {
         schema,
         engine: db.engine().to_owned(),
-        taken_at: crate::settings::now(),
+        taken_at: crate::db::now(),
         tables,
     })
 }

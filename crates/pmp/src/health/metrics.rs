@@ -72,7 +72,7 @@ async fn scrape(State(state): State<AppState>, client: Client, headers: HeaderMa
         let why = "A valid metrics token is required.".to_owned();
         return AppError::Unauthorized("unauthorized", why).into_response();
     }
-    let mut text = super::render();
+    let mut text = crate::telemetry::render();
     match database(state.db()).await {
         Ok(lines) => text.push_str(&lines),
         Err(e) => tracing::warn!(error = %e, "metrics: the database gauges could not be read"),

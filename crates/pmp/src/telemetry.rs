@@ -1,17 +1,12 @@
 //! Prometheus metrics: what the portal counts as it works (requests by route, PVE calls per
 //! server, sign-ins, security events, alerts raised) through the `metrics` facade into one
-//! process-wide Prometheus recorder, and the `/metrics` scrape route (`scrape`), which adds
-//! what the database knows at that moment (jobs by state, alerts firing, servers by health).
+//! process-wide Prometheus recorder, rendered for the `/metrics` route (`health::metrics`).
 //! Counters are per process, as Prometheus expects: it sums them over instances.
-
-mod scrape;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-pub use scrape::{ScrapeAccess, routes};
 
 /// Latency buckets in seconds: a fast page to a slow PVE answer.
 const BUCKETS: &[f64] = &[
@@ -158,6 +153,6 @@ impl pve::Observer for PveCalls {
 }
 
 /// The text of every metric recorded so far (empty when the recorder could not be installed).
-fn render() -> String {
+pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }

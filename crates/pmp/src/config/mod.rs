@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
 
+pub mod syslog;
+
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -96,7 +98,7 @@ pub struct Config {
     /// Addresses (or CIDR ranges) that may scrape `/metrics` without the token.
     pub metrics_allow: Vec<ProxyNet>,
     /// Where the audit trail is forwarded as RFC 5424 syslog: `udp://HOST:PORT` or `tcp://HOST:PORT`.
-    pub syslog_target: Option<crate::audit::syslog::Target>,
+    pub syslog_target: Option<syslog::Target>,
 }
 
 /// A secret given in the configuration: never printed, not even by `Debug`.

@@ -1,16 +1,18 @@
 //! The `pmp backup` and `pmp restore` commands: the configuration's database and data key,
-//! the snapshot of `db::backup`, and the file, written readable by its owner only and never
+//! the snapshot of `archive`, and the file, written readable by its owner only and never
 //! over an existing one. Both leave an entry in the audit trail; a restore's entry continues
 //! the restored chain, so `pmp audit verify` passes on the restored install.
+
+mod archive;
 
 use std::path::Path;
 
 use crate::config::Config;
-use crate::db::backup::{self, Summary};
 use crate::http::Client;
 use crate::identity::events::{self, Kind, Subject};
 use crate::secrets::Keys;
 use crate::server::{StartError, open_database};
+use archive::Summary;
 
 fn refused(e: impl std::fmt::Display) -> StartError {
     StartError::Refused(e.to_string())
@@ -26,7 +28,7 @@ pub async fn to_file(config: &Config, path: &Path) -> Result<Summary, StartError
     }
     let keys = Keys::load(config)?;
     let db = open_database(config).await?;
-    let result = backup::backup(&db, &keys).await;
+    let result = archive::backup(&db, &keys).await;
     let outcome = match result {
         Ok((text, summary)) => crate::secrets::write_private(path, &text)
             .map(|()| summary)
@@ -55,7 +57,7 @@ pub async fn from_file(config: &Config, path: &Path) -> Result<Summary, StartErr
         .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
     let keys = Keys::load(config)?;
     let db = open_database(config).await?;
-    let outcome = backup::restore(&db, &keys, &text).await.map_err(refused);
+    let outcome = archive::restore(&db, &keys, &text).await.map_err(refused);
     if let Ok(summary) = &outcome {
         let detail = format!(
             "{} rows of {} tables restored",

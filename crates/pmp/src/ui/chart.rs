@@ -117,6 +117,18 @@ impl RrdCache {
     }
 }
 
+/// The RRD time frame called `name` (an hour when not given).
+pub fn timeframe(name: Option<&str>) -> Option<pve::Timeframe> {
+    Some(match name.unwrap_or("hour") {
+        "hour" => pve::Timeframe::Hour,
+        "day" => pve::Timeframe::Day,
+        "week" => pve::Timeframe::Week,
+        "month" => pve::Timeframe::Month,
+        "year" => pve::Timeframe::Year,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,8 @@
-//! Liveness and readiness probes for load balancers and orchestrators: `/healthz` says the
-//! process answers; `/readyz` says the database answers and its schema is this build's.
+//! What monitoring reads: liveness and readiness probes for load balancers and orchestrators
+//! (`/healthz` says the process answers; `/readyz` says the database answers and its schema is
+//! this build's), and the Prometheus scrape `/metrics` (`metrics`).
+
+pub mod metrics;
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +15,7 @@ use crate::http::access::{Access, Routes};
 
 /// Probe routes; public, so they reveal nothing beyond up or down.
 pub fn routes() -> Routes {
-    Routes::new()
+    metrics::routes()
         .add("/healthz", &["GET"], Access::Public, get(healthz))
         .add("/readyz", &["GET"], Access::Public, get(readyz))
 }
