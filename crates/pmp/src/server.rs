@@ -318,6 +318,7 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     };
     let db = Db::connect(&url, settings).await?;
     db.migrate().await?;
+    crate::alerts::anomaly::watch_the_trail();
     crate::access::store::seed_builtin_roles(&db).await?;
     tracing::info!(database = %url, "database ready");
     Ok(db)

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::admin::{self, AdminError, Entry, Group, Role};
 use crate::access::{AclPath, Privilege, Target, store};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::principal::Principal;
 use crate::identity::users;
 

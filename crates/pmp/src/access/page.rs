@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use crate::access::admin::{self, Entry, Group, Role};
 use crate::access::{AclPath, Privilege, Target, store};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client, FormFields, form_value};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::users::{self, User};
 use crate::ui::PageError;

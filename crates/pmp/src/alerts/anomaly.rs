@@ -49,6 +49,11 @@ async fn raise(
     notify::raise(db, rule, subject, &title, &detail).await
 }
 
+/// Has the audit trail show these rules every entry it stores, in this process.
+pub fn watch_the_trail() {
+    crate::audit::events::watch(|db, id, entry| Box::pin(observe(db, id, entry)));
+}
+
 /// Looks at entry `id` (just stored) and raises what it shows.
 pub async fn observe(db: &Db, id: i64, e: &Entry<'_>) -> Result<(), DbError> {
     let rule = match e.kind {

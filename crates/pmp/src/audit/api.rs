@@ -10,9 +10,9 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::audit::events::{self, EVENT_COLUMNS, Event, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
-use crate::identity::events::{self, EVENT_COLUMNS, Event, Kind, Subject};
 use crate::identity::principal::Principal;
 use crate::with_pool;
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod chain;
+pub mod events;
 mod page;
 pub mod requests;
 pub mod syslog;

@@ -9,9 +9,9 @@ use axum::routing::get;
 
 use crate::access::Privilege;
 use crate::audit::api::{Filter, select};
+use crate::audit::events::Event;
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState};
-use crate::identity::events::Event;
 use crate::identity::guard::Viewer;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};

@@ -8,8 +8,8 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 
 /// The outcome an HTTP status stands for.
 fn outcome(status: u16) -> &'static str {

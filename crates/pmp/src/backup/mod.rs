@@ -7,9 +7,9 @@ mod archive;
 
 use std::path::Path;
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::config::Config;
 use crate::http::Client;
-use crate::identity::events::{self, Kind, Subject};
 use crate::secrets::Keys;
 use crate::server::{StartError, open_database};
 use archive::Summary;

@@ -11,12 +11,12 @@ use axum::routing::{delete, post};
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::audit::events::{self, Kind, Subject};
 use crate::guests::api::row;
 use crate::guests::jobs::{KIND, Payload};
 use crate::guests::ops::Op;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, NewJob};

@@ -12,11 +12,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::config::ProxyNet;
 use crate::db::{Db, DbError};
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 use crate::inventory::{Health, Inventory};
 use crate::with_pool;
 

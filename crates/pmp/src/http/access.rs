@@ -17,8 +17,8 @@ use axum::extract::RawPathParams;
 use axum::http::request::Parts;
 
 use crate::access::{Authorized, Grants, Privilege, Target};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, AppState, Client, Trail};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::{Principal, Via};
 use crate::ids::{ServerId, Vmid};

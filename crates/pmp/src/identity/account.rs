@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::password;
 use crate::identity::principal::{Principal, Via};

@@ -10,10 +10,10 @@ use axum::routing::{get, post};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::account::{Refused, confirm_password};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::principal::Principal;
 use crate::identity::totp::{self, Enrolment};

@@ -62,7 +62,7 @@ pub async fn reset_password(
     must_change: bool,
     reset_totp: bool,
 ) -> Result<Username, ResetError> {
-    use crate::identity::events::{self, Kind, Subject};
+    use crate::audit::events::{self, Kind, Subject};
     use crate::identity::{throttle, totp, users};
     let name = Username::parse(username)?;
     let user = users::by_name(db, &name)

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::db::now;
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::authenticate::{self, Refusal};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::principal::{Principal, Via};
 use crate::identity::refresh::{self, Rotation};
 use crate::identity::throttle::{self, Key};

@@ -11,10 +11,10 @@ use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AclPath;
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
 use crate::identity::api_tokens::{self, TokenInfo};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::identity::users::User;

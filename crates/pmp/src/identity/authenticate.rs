@@ -5,8 +5,8 @@
 
 use tokio::sync::OnceCell;
 
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::password;
 use crate::identity::throttle::{self, Key, Limit};
 use crate::identity::totp::{self, Check};

@@ -8,7 +8,6 @@ mod api;
 pub mod api_tokens;
 mod api_tokens_routes;
 mod authenticate;
-pub mod events;
 pub mod guard;
 pub mod jwt;
 mod login;

@@ -12,9 +12,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 use crate::access::{self, Grants, Scope};
+use crate::audit::events::{self, Kind, Subject};
 use crate::db::now;
 use crate::http::{AppError, AppState, Client, is_same_origin};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::sessions::{self, Session};
 use crate::identity::users::{self, User};
 use crate::identity::{api_tokens, guard, jwt, secret_eq};

@@ -12,9 +12,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Authorized, Grants, Privilege, Target};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState, Client};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::{self, TotpPolicy};
 use crate::identity::principal::Principal;
 use crate::identity::users::{self, User, UserError, Username};

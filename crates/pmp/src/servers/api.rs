@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Privilege, Target};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{ApiJson, AppError, AppState};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::principal::Principal;
 use crate::ids::ServerId;
 use crate::inventory::Health;

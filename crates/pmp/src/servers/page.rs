@@ -13,9 +13,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::access::{Privilege, Target};
+use crate::audit::events::{self, Kind, Subject};
 use crate::http::access::{Access, Routes};
 use crate::http::{AppError, AppState, Client, FormFields, form_value};
-use crate::identity::events::{self, Kind, Subject};
 use crate::identity::guard::Viewer;
 use crate::ids::ServerId;
 use crate::inventory::Health;

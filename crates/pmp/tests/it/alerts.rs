@@ -128,8 +128,8 @@ async fn each_anomaly_rule_fires_on_its_scenario_and_not_on_normal_use(engine: E
         user_agent: "test".to_owned(),
         trail: pmp::http::Trail::detached("user"),
     };
-    let carol = pmp::identity::events::Subject::user(&carol_id, "carol");
-    use pmp::identity::events::{Kind, record};
+    let carol = pmp::audit::events::Subject::user(&carol_id, "carol");
+    use pmp::audit::events::{Kind, record};
     for _ in 0..3 {
         record(db, Kind::GuestAction, carol, &client, "start alpha/100")
             .await

@@ -56,7 +56,7 @@ async fn reset_password_on_the_command_line_revokes_and_unlocks() {
         .unwrap();
     assert!(user.must_change_password);
     assert_eq!(user.auth_epoch, 1, "outstanding access tokens are void");
-    let kinds: Vec<String> = pmp::identity::events::recent(&db, None, 10)
+    let kinds: Vec<String> = pmp::audit::events::recent(&db, None, 10)
         .await
         .unwrap()
         .into_iter()

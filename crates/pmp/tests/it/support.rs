@@ -277,7 +277,7 @@ impl TestApp {
 
     /// The kinds of stored security events, oldest first.
     pub async fn event_kinds(&self) -> Vec<String> {
-        let mut events = pmp::identity::events::recent(self.portal.db(), None, 1000)
+        let mut events = pmp::audit::events::recent(self.portal.db(), None, 1000)
             .await
             .expect("events");
         events.reverse();

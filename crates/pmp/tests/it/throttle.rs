@@ -50,7 +50,7 @@ async fn a_flood_from_one_address_is_throttled_while_another_signs_in(engine: En
     );
     let kinds = app.event_kinds().await;
     assert!(kinds.contains(&"login.locked".to_owned()), "{kinds:?}");
-    let events = pmp::identity::events::recent(app.portal.db(), None, 500)
+    let events = pmp::audit::events::recent(app.portal.db(), None, 500)
         .await
         .unwrap();
     assert!(
@@ -93,7 +93,7 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy(engine: Engine) {
         StatusCode::TOO_MANY_REQUESTS,
         "a spoofed header must not dodge the lock"
     );
-    let events = pmp::identity::events::recent(app.portal.db(), None, 100)
+    let events = pmp::audit::events::recent(app.portal.db(), None, 100)
         .await
         .unwrap();
     assert!(

@@ -2,12 +2,28 @@
 //! and password change, stored with who, from where and when. The audit log is built around
 //! this table; nothing here ever holds a password, token or code, only what happened.
 
+use std::sync::OnceLock;
+
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 
+use crate::audit::{Entry, append};
 use crate::db::now;
 use crate::db::{Db, DbError};
 use crate::http::Client;
 use crate::with_pool;
+
+/// What looks at each entry once it is stored: the anomaly rules, which live above the trail
+/// (`alerts`) and so register themselves here (`watch`) when the database is opened.
+pub type Watcher = for<'a> fn(&'a Db, i64, &'a Entry<'a>) -> BoxFuture<'a, Result<(), DbError>>;
+
+static WATCHER: OnceLock<Watcher> = OnceLock::new();
+
+/// Has `watcher` look at every entry recorded from now on in this process (the first
+/// registration wins; every portal in a process registers the same rules).
+pub fn watch(watcher: Watcher) {
+    let _ = WATCHER.set(watcher);
+}
 
 /// What happened. The string forms are stable: alerts and exports match on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +194,7 @@ pub async fn record_with(
         (None, Some(name)) => format!("user:{name}"),
         (None, None) => String::new(),
     };
-    let entry = crate::audit::Entry {
+    let entry = Entry {
         at: now(),
         kind: kind.as_str(),
         user_id: subject.user_id,
@@ -191,12 +207,14 @@ pub async fn record_with(
         outcome,
         request_id: trail.request_id(),
     };
-    let result = crate::audit::append(db, &entry).await;
+    let result = append(db, &entry).await;
     if let Ok(id) = result {
         trail.mark_recorded();
         crate::telemetry::security_event(kind.as_str());
         // An alert that cannot be raised must not undo what was recorded; it is logged.
-        if let Err(e) = crate::alerts::anomaly::observe(db, id, &entry).await {
+        if let Some(watcher) = WATCHER.get()
+            && let Err(e) = watcher(db, id, &entry).await
+        {
             tracing::error!(error = %e, event = kind.as_str(), "anomaly rules could not be evaluated");
         }
     }
