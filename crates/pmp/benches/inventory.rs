@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use pmp::app::portal::Portal;
 use pmp::config::Config;
-use pmp::server::Portal;
 use pve_sim::{Seed, SimConfig, Simulator};
 use serde_json::{Value, json};
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use pmp::app::portal::Portal;
 use pmp::config::Config;
-use pmp::server::Portal;
 use serde_json::json;
 
 const PASSWORD: &str = "violet harbour lantern";

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use crate::app::Portal;
+use crate::app::portal::StartError;
 use crate::config::Config;
-use crate::server::{self, Portal, StartError};
 
 /// Starts the simulator and the portal, prints where to go, and runs until SIGTERM/SIGINT.
 pub async fn run(
@@ -46,7 +47,7 @@ pub async fn run(
     println!("  Stop with Ctrl-C.");
     println!();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let result = server::run(portal, grace, stop).await;
+    let result = crate::app::portal::run(portal, grace, stop).await;
     sim.stop().await;
     result
 }

@@ -3,7 +3,9 @@
 //! in-process on a random port.
 
 pub mod access;
+pub mod admin;
 pub mod alerts;
+pub mod app;
 pub mod audit;
 pub mod backup;
 pub mod config;
@@ -20,7 +22,6 @@ pub mod logging;
 pub mod schedules;
 pub mod sealed;
 pub mod secrets;
-pub mod server;
 pub mod servers;
 pub mod settings;
 pub mod telemetry;

@@ -149,7 +149,7 @@ struct DemoArgs {
 }
 
 impl ServeArgs {
-    fn load(&self, database_default: Option<&str>) -> Result<Config, pmp::server::StartError> {
+    fn load(&self, database_default: Option<&str>) -> Result<Config, pmp::app::portal::StartError> {
         let overrides = Overrides {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
@@ -188,21 +188,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
+async fn run(cli: Cli) -> Result<(), pmp::app::portal::StartError> {
     match cli.command {
         Command::Serve { serve, no_worker } => {
             let mut config = serve.load(None)?;
             config.worker_enabled &= !no_worker;
             pmp::logging::init(config.log_format, &config.log_level);
-            let stop = pmp::server::shutdown_signal()?;
-            let portal = pmp::server::Portal::start(&config).await?;
+            let stop = pmp::app::portal::shutdown_signal()?;
+            let portal = pmp::app::portal::Portal::start(&config).await?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
-            pmp::server::run(portal, grace, stop).await
+            pmp::app::portal::run(portal, grace, stop).await
         }
         Command::Audit(AuditCommand::Verify { serve }) => {
             let config = serve.load(None)?;
             pmp::logging::init(config.log_format, &config.log_level);
-            let db = pmp::server::open_database(&config).await?;
+            let db = pmp::app::portal::open_database(&config).await?;
             let verdict = pmp::audit::verify(&db).await?;
             db.close().await;
             match verdict {
@@ -210,7 +210,7 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
                     println!("the audit trail is intact: {n} chained entries verified");
                     Ok(())
                 }
-                Err(broken) => Err(pmp::server::StartError::Refused(broken.to_string())),
+                Err(broken) => Err(pmp::app::portal::StartError::Refused(broken.to_string())),
             }
         }
         Command::Backup { output, serve } => {
@@ -243,7 +243,8 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
         } => {
             let config = serve.load(None)?;
             pmp::logging::init(config.log_format, &config.log_level);
-            let (path, count) = pmp::server::rotate_key(&config, new_key_file.as_deref()).await?;
+            let (path, count) =
+                pmp::app::portal::rotate_key(&config, new_key_file.as_deref()).await?;
             println!(
                 "re-sealed {count} stored secret(s) under a new data key, written to {}; the previous key no longer opens them",
                 path.display()
@@ -256,16 +257,16 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
                 config.worker_concurrency = usize::from(n);
             }
             pmp::logging::init(config.log_format, &config.log_level);
-            let stop = pmp::server::shutdown_signal()?;
+            let stop = pmp::app::portal::shutdown_signal()?;
             let keys = std::sync::Arc::new(pmp::secrets::Keys::load(&config)?);
-            let db = pmp::server::open_database(&config).await?;
+            let db = pmp::app::portal::open_database(&config).await?;
             pmp::sealed::check(&db, &keys)
                 .await
-                .map_err(pmp::server::sealed_error)?;
+                .map_err(pmp::app::portal::sealed_error)?;
             let grace = Duration::from_secs(config.shutdown_grace_secs);
-            let inventory = pmp::server::inventory(&config);
+            let inventory = pmp::app::portal::inventory(&config);
             let (stop_worker, task) =
-                pmp::server::start_worker(&db, &config, keys, inventory, grace);
+                pmp::app::portal::start_worker(&db, &config, keys, inventory, grace);
             stop.await;
             tracing::info!("stopping: finishing or releasing running jobs");
             let _ = stop_worker.send(true);
@@ -277,10 +278,10 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let config = serve.load(None)?;
             pmp::logging::init(config.log_format, "warn");
             let secret = read_password()?;
-            let db = pmp::server::open_database(&config).await?;
+            let db = pmp::app::portal::open_database(&config).await?;
             let result = pmp::identity::admin_cli::create_admin(&db, &username, secret).await;
             db.close().await;
-            let name = result.map_err(|e| pmp::server::StartError::Refused(e.to_string()))?;
+            let name = result.map_err(|e| pmp::app::portal::StartError::Refused(e.to_string()))?;
             println!("Administrator {name} created; the setup wizard is now closed.");
             Ok(())
         }
@@ -293,7 +294,7 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let config = serve.load(None)?;
             pmp::logging::init(config.log_format, "warn");
             let secret = read_password()?;
-            let db = pmp::server::open_database(&config).await?;
+            let db = pmp::app::portal::open_database(&config).await?;
             let result = pmp::identity::admin_cli::reset_password(
                 &db,
                 &username,
@@ -303,7 +304,7 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             )
             .await;
             db.close().await;
-            let name = result.map_err(|e| pmp::server::StartError::Refused(e.to_string()))?;
+            let name = result.map_err(|e| pmp::app::portal::StartError::Refused(e.to_string()))?;
             println!("Password of {name} set; their sessions and tokens are revoked.");
             Ok(())
         }
@@ -316,7 +317,7 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
             let default_db = format!("sqlite://{}", data_dir.join("demo.db").display());
             let config = args.serve.load(Some(&default_db))?;
             pmp::logging::init(config.log_format, &config.log_level);
-            let stop = pmp::server::shutdown_signal()?;
+            let stop = pmp::app::portal::shutdown_signal()?;
             let guests = usize::try_from(args.sim_guests).unwrap_or(usize::MAX);
             pmp::demo::run(&config, usize::from(args.sim_nodes), guests, stop).await
         }
@@ -324,16 +325,16 @@ async fn run(cli: Cli) -> Result<(), pmp::server::StartError> {
 }
 
 /// The new password: a hidden prompt at a terminal, otherwise one line of standard input.
-fn read_password() -> Result<String, pmp::server::StartError> {
+fn read_password() -> Result<String, pmp::app::portal::StartError> {
     use std::io::IsTerminal as _;
     let refused = |e: std::io::Error| {
-        pmp::server::StartError::Refused(format!("cannot read the password: {e}"))
+        pmp::app::portal::StartError::Refused(format!("cannot read the password: {e}"))
     };
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ").map_err(refused)?;
         let again = rpassword::prompt_password("Password again: ").map_err(refused)?;
         if first != again {
-            return Err(pmp::server::StartError::Refused(
+            return Err(pmp::app::portal::StartError::Refused(
                 "the two passwords differ".to_owned(),
             ));
         }

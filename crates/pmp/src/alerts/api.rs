@@ -13,15 +13,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
+use crate::alerts::AlertsState;
 use crate::alerts::channels::{self, Channel, Kind, Target};
 use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::send::{self, Failed, Message};
 use crate::alerts::{destination, store};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
+use axum::extract::FromRef;
 
 /// Alert routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AlertsState: FromRef<S>,
+{
     let view = Access::Privilege(Privilege::AuditView);
     let manage = Access::Privilege(Privilege::SettingsManage);
     Routes::new()
@@ -73,7 +79,7 @@ struct ListQuery {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let filter = match q.state.as_deref() {
@@ -85,21 +91,21 @@ async fn list(
             ));
         }
     };
-    let alerts = store::list(state.db(), filter, 500)
+    let alerts = store::list(&state.db, filter, 500)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(alerts).into_response())
 }
 
 async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let alert = store::resolve_id(state.db(), &id)
+    let alert = store::resolve_id(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
-    crate::alerts::notify::changed(state.db(), &alert)
+    crate::alerts::notify::changed(&state.db, &alert)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(alert).into_response())
@@ -113,10 +119,10 @@ struct RuleView {
     settings: Settings,
 }
 
-async fn rules(State(state): State<AppState>) -> Result<Response, AppError> {
+async fn rules(State(state): State<AlertsState>) -> Result<Response, AppError> {
     let mut out = Vec::new();
     for rule in Rule::ALL {
-        let settings = store::settings(state.db(), rule)
+        let settings = store::settings(&state.db, rule)
             .await
             .map_err(AppError::internal)?;
         out.push(RuleView {
@@ -129,13 +135,13 @@ async fn rules(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 async fn set_rule(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Settings>,
 ) -> Result<Response, AppError> {
     let rule = Rule::parse(&name).ok_or(AppError::NotFound)?;
     body.check().map_err(AppError::BadRequest)?;
-    store::set_settings(state.db(), rule, body)
+    store::set_settings(&state.db, rule, body)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(RuleView {
@@ -146,9 +152,9 @@ async fn set_rule(
     .into_response())
 }
 
-async fn channel_list(State(state): State<AppState>) -> Result<Json<Vec<Channel>>, AppError> {
+async fn channel_list(State(state): State<AlertsState>) -> Result<Json<Vec<Channel>>, AppError> {
     Ok(Json(
-        channels::list(state.db())
+        channels::list(&state.db)
             .await
             .map_err(AppError::internal)?,
     ))
@@ -166,19 +172,23 @@ pub(super) struct NewChannel {
 }
 
 /// Refuses a channel whose destination resolves to an internal address (or not at all).
-async fn check_destination(state: &AppState, kind: Kind, target: &Target) -> Result<(), AppError> {
+async fn check_destination(
+    state: &AlertsState,
+    kind: Kind,
+    target: &Target,
+) -> Result<(), AppError> {
     let refused = |e: destination::Refused| AppError::BadRequest(format!("{}.", e));
     match kind {
         Kind::Email => {
             let host = target.host.as_deref().unwrap_or_default();
-            destination::resolve(host, target.port.unwrap_or(587), state.notify_allow())
+            destination::resolve(host, target.port.unwrap_or(587), &state.notify_allow)
                 .await
                 .map_err(refused)?;
         }
         _ => {
             let url = destination::parse_url(target.url.as_deref().unwrap_or_default())
                 .map_err(refused)?;
-            destination::resolve_url(&url, state.notify_allow())
+            destination::resolve_url(&url, &state.notify_allow)
                 .await
                 .map_err(refused)?;
         }
@@ -188,7 +198,7 @@ async fn check_destination(state: &AppState, kind: Kind, target: &Target) -> Res
 
 /// Checks and stores a channel; returns it, and the webhook signing key to show once.
 pub(super) async fn add_channel(
-    state: &AppState,
+    state: &AlertsState,
     body: NewChannel,
 ) -> Result<(Channel, Option<String>), AppError> {
     channels::validate(&body.name, body.kind, &body.target, body.secret.as_deref())
@@ -204,8 +214,8 @@ pub(super) async fn add_channel(
         (_, secret) => secret,
     };
     let channel = channels::create(
-        state.db(),
-        state.keys(),
+        &state.db,
+        &state.keys,
         &body.name,
         body.kind,
         &body.target,
@@ -222,7 +232,7 @@ pub(super) async fn add_channel(
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     ApiJson(body): ApiJson<NewChannel>,
 ) -> Result<Response, AppError> {
     let (channel, shown) = add_channel(&state, body).await?;
@@ -234,10 +244,10 @@ async fn create(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if channels::delete(state.db(), &id)
+    if channels::delete(&state.db, &id)
         .await
         .map_err(AppError::internal)?
     {
@@ -249,8 +259,8 @@ async fn remove(
 
 /// Sends a test notification through channel `id`: delivered, or a generic failure (the
 /// remote's answer goes to the log only).
-pub(super) async fn test_channel(state: &AppState, id: &str) -> Result<(), AppError> {
-    let (channel, secret) = channels::get(state.db(), state.keys(), id)
+pub(super) async fn test_channel(state: &AlertsState, id: &str) -> Result<(), AppError> {
+    let (channel, secret) = channels::get(&state.db, &state.keys, id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
@@ -260,7 +270,7 @@ pub(super) async fn test_channel(state: &AppState, id: &str) -> Result<(), AppEr
         body: format!("The channel {} works.", channel.name),
         alert: serde_json::Value::Null,
     };
-    match send::deliver(&channel, secret.as_deref(), &message, state.notify_allow()).await {
+    match send::deliver(&channel, secret.as_deref(), &message, &state.notify_allow).await {
         Ok(()) => Ok(()),
         Err(Failed::Refused(e)) => Err(AppError::BadRequest(format!("{e}."))),
         Err(Failed::Delivery { detail, .. }) => {
@@ -273,7 +283,10 @@ pub(super) async fn test_channel(state: &AppState, id: &str) -> Result<(), AppEr
     }
 }
 
-async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn test(
+    State(state): State<AlertsState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     test_channel(&state, &id).await?;
     Ok(Json(json!({ "delivered": true })).into_response())
 }

@@ -9,16 +9,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
+use crate::alerts::AlertsState;
 use crate::alerts::api::{NewChannel, add_channel, test_channel};
 use crate::alerts::channels::{self, Kind, Security, Target};
 use crate::alerts::page::{Flash, check, page, refused};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, form_value};
+use crate::http::{AppError, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::ui::PageError;
+use axum::extract::FromRef;
 
 /// Channel forms.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AlertsState: FromRef<S>,
+{
     let manage = Access::Privilege(Privilege::SettingsManage);
     Routes::new()
         .add("/alerts/channels", &["POST"], manage, post(add))
@@ -82,7 +88,7 @@ fn from_form(fields: &FormFields) -> Result<NewChannel, String> {
 }
 
 async fn add(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     viewer: Viewer,
     headers: HeaderMap,
     Form(fields): Form<FormFields>,
@@ -106,7 +112,7 @@ async fn add(
 }
 
 async fn test(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -126,7 +132,7 @@ async fn test(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -134,7 +140,7 @@ async fn remove(
 ) -> Result<Response, PageError> {
     check(&viewer, &headers, &fields, "channel deletion")?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    if !channels::delete(state.db(), &id)
+    if !channels::delete(&state.db, &id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?
     {

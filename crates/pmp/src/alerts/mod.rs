@@ -16,7 +16,23 @@ pub mod send;
 pub mod store;
 pub mod watch;
 
+/// What alerts' handlers use: the database, the data key (sealed channel secrets) and the
+/// internal addresses notifications may go to nonetheless.
+#[derive(Debug, Clone)]
+pub struct AlertsState {
+    /// The database.
+    pub db: crate::db::Db,
+    /// The data key.
+    pub keys: std::sync::Arc<crate::secrets::Keys>,
+    /// Internal destinations allowed on purpose.
+    pub notify_allow: std::sync::Arc<Vec<crate::config::ProxyNet>>,
+}
+
 /// Alert routes.
-pub fn routes() -> crate::http::access::Routes {
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AlertsState: axum::extract::FromRef<S>,
+{
     api::routes().merge(page::routes())
 }

@@ -9,19 +9,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
+use crate::alerts::AlertsState;
 use crate::alerts::channels::Channel;
 use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, form_value};
+use crate::http::{AppError, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Alert pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AlertsState: FromRef<S>,
+{
     super::channels_page::routes()
         .add(
             "/alerts",
@@ -90,19 +96,19 @@ struct RuleRow {
     settings: Settings,
 }
 
-async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+async fn list(State(state): State<AlertsState>, viewer: Viewer) -> Result<Response, PageError> {
     page(&state, &viewer, Flash::default(), StatusCode::OK).await
 }
 
 /// The page answered with `status`, saying `flash` about the form just sent.
 pub(super) async fn page(
-    state: &AppState,
+    state: &AlertsState,
     viewer: &Viewer,
     flash: Flash,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    let alerts = store::list(state.db(), None, 200)
+    let alerts = store::list(&state.db, None, 200)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;
     let can_manage = viewer
@@ -110,7 +116,7 @@ pub(super) async fn page(
         .authorize(Privilege::SettingsManage, Target::Root)
         .is_ok();
     let channels = if can_manage {
-        channels::list(state.db())
+        channels::list(&state.db)
             .await
             .map_err(|e| fail(AppError::internal(e)))?
     } else {
@@ -118,7 +124,7 @@ pub(super) async fn page(
     };
     let mut rules = Vec::new();
     for rule in Rule::ALL.into_iter().filter(|_| can_manage) {
-        let settings = store::settings(state.db(), rule)
+        let settings = store::settings(&state.db, rule)
             .await
             .map_err(|e| fail(AppError::internal(e)))?;
         rules.push(RuleRow {
@@ -153,7 +159,7 @@ pub(super) fn check(
 
 /// The page saying why the form was refused, answered 400.
 pub(super) async fn refused(
-    state: &AppState,
+    state: &AlertsState,
     viewer: &Viewer,
     why: String,
 ) -> Result<Response, PageError> {
@@ -162,7 +168,7 @@ pub(super) async fn refused(
 
 /// Saves one rule's settings from its row of the rules form.
 async fn set_rule(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(name): Path<String>,
@@ -188,14 +194,14 @@ async fn set_rule(
     if let Err(why) = settings.check() {
         return refused(&state, &viewer, why).await;
     }
-    store::set_settings(state.db(), rule, settings)
+    store::set_settings(&state.db, rule, settings)
         .await
         .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
     Ok(Redirect::to("/alerts#rules").into_response())
 }
 
 async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<AlertsState>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -203,11 +209,11 @@ async fn resolve(
 ) -> Result<Response, PageError> {
     check(&viewer, &headers, &fields, "alert resolution")?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    if let Some(alert) = store::resolve_id(state.db(), &id)
+    if let Some(alert) = store::resolve_id(&state.db, &id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?
     {
-        notify::changed(state.db(), &alert)
+        notify::changed(&state.db, &alert)
             .await
             .map_err(|e| fail(AppError::internal(e)))?;
     }

@@ -9,7 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::{AppError, AppState, Client};
+use crate::db::Db;
+use crate::http::{AppError, Client};
 
 /// The outcome an HTTP status stands for.
 fn outcome(status: u16) -> &'static str {
@@ -25,12 +26,12 @@ pub async fn audit_writes(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let Some(state) = req.extensions().get::<AppState>().cloned() else {
-        return AppError::internal("the application state is missing from the request")
-            .into_response();
+    // The application puts its database in every request's extensions.
+    let Some(db) = req.extensions().get::<Db>().cloned() else {
+        return AppError::internal("the database is missing from the request").into_response();
     };
     let (mut parts, body) = req.into_parts();
-    let client = match Client::from_request_parts(&mut parts, &state).await {
+    let client = match Client::from_request_parts(&mut parts, &()).await {
         Ok(client) => client,
         Err(never) => match never {},
     };
@@ -53,7 +54,7 @@ pub async fn audit_writes(req: Request, next: Next) -> Response {
         let detail = format!("{method} {route} answered {status}");
         // `record_with` logs a failure; the answer stands either way, as the action happened.
         let _ = events::record_with(
-            state.db(),
+            &db,
             Kind::Request,
             outcome(status),
             subject,

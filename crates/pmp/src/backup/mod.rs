@@ -7,11 +7,11 @@ mod archive;
 
 use std::path::Path;
 
+use crate::app::portal::{StartError, open_database};
 use crate::audit::events::{self, Kind, Subject};
 use crate::config::Config;
 use crate::http::Client;
 use crate::secrets::Keys;
-use crate::server::{StartError, open_database};
 use archive::Summary;
 
 fn refused(e: impl std::fmt::Display) -> StartError {

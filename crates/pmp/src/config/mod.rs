@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn every_key_is_documented() {
-        let doc = include_str!("../../../docs/configuration.md");
+        let doc = include_str!("../../../../docs/configuration.md");
         let keys = serde_json::to_value(Config::default()).expect("serialisable");
         for key in keys.as_object().expect("a table").keys() {
             assert!(

@@ -11,18 +11,24 @@ use axum::routing::{delete, post};
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
 use crate::guests::api::row;
 use crate::guests::jobs::{KIND, Payload};
 use crate::guests::ops::Op;
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, NewJob};
+use crate::servers::ServersState;
+use axum::extract::FromRef;
 
 /// Routes of operations; each declares its privilege on the guest.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/api/v1/guests/{server}/{vmid}/actions/{action}",
@@ -105,19 +111,19 @@ impl<'a> From<&'a Principal> for Actor<'a> {
 }
 
 pub(super) async fn audit(
-    state: &AppState,
+    state: &ServersState,
     actor: Actor<'_>,
     detail: &str,
 ) -> Result<(), AppError> {
     let subject = Subject::user(actor.user_id, actor.username);
-    events::record(state.db(), Kind::GuestAction, subject, actor.client, detail)
+    events::record(&state.db, Kind::GuestAction, subject, actor.client, detail)
         .await
         .map_err(AppError::internal)
 }
 
 /// Enqueues `op` on the guest as a job and returns its id.
 pub async fn start_job(
-    state: &AppState,
+    state: &ServersState,
     actor: Actor<'_>,
     server: &str,
     vmid: u32,
@@ -135,7 +141,7 @@ pub async fn start_job(
     );
     job.created_by = Some(actor.user_id.to_owned());
     job.target = Some(format!("{server}/{vmid}"));
-    let id = queue::enqueue(state.db(), &job)
+    let id = queue::enqueue(&state.db, &job)
         .await
         .map_err(AppError::internal)?;
     audit(
@@ -149,7 +155,7 @@ pub async fn start_job(
 
 /// Enqueues `op` on the guest as a job and answers 202 with its id.
 pub(super) async fn enqueue(
-    state: &AppState,
+    state: &ServersState,
     principal: &Principal,
     server: &str,
     vmid: u32,
@@ -164,7 +170,7 @@ pub(super) async fn enqueue(
 }
 
 async fn power(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid, action)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
@@ -208,7 +214,7 @@ pub(super) fn snapshot_name(name: &str) -> Result<String, AppError> {
 }
 
 async fn snapshot(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid)): Path<(String, u32)>,
     ApiJson(body): ApiJson<NewSnapshot>,
@@ -244,7 +250,7 @@ async fn snapshot(
 /// guest's own (another guest's, or none) answers 404 before anything is queued, and the
 /// refusal is audited like the guard's own.
 async fn own_snapshot(
-    state: &AppState,
+    state: &ServersState,
     principal: &Principal,
     (server, vmid, name): (&str, u32, &str),
 ) -> Result<String, AppError> {
@@ -253,11 +259,11 @@ async fn own_snapshot(
         name.chars().take(40).collect::<String>()
     );
     let found = find_snapshot(state, server, vmid, name).await;
-    crate::http::access::audited(state, principal, &what, found).await
+    crate::identity::principal::audited(&state.db, principal, &what, found).await
 }
 
 async fn find_snapshot(
-    state: &AppState,
+    state: &ServersState,
     server: &str,
     vmid: u32,
     name: &str,
@@ -276,7 +282,7 @@ async fn find_snapshot(
 }
 
 async fn delete_snapshot(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
@@ -292,7 +298,7 @@ async fn delete_snapshot(
 }
 
 async fn rollback(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid, name)): Path<(String, u32, String)>,
 ) -> Result<Response, AppError> {
@@ -307,15 +313,12 @@ struct Migration {
 }
 
 async fn migrate(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid)): Path<(String, u32)>,
     ApiJson(body): ApiJson<Migration>,
 ) -> Result<Response, AppError> {
-    let live = state
-        .inventory()
-        .server(&server)
-        .ok_or(AppError::NotFound)?;
+    let live = state.inventory.server(&server).ok_or(AppError::NotFound)?;
     if !live.nodes.iter().any(|n| n.name == body.target) {
         return Err(AppError::BadRequest(
             "the target is not a node of this server".to_owned(),
@@ -349,7 +352,7 @@ struct Backup {
 }
 
 async fn backup(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid)): Path<(String, u32)>,
     ApiJson(body): ApiJson<Backup>,
@@ -403,7 +406,7 @@ struct CloneRequest {
 }
 
 async fn clone(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid)): Path<(String, u32)>,
     ApiJson(body): ApiJson<CloneRequest>,
@@ -413,7 +416,7 @@ async fn clone(
             "the new VMID is 100 to 999999999".to_owned(),
         ));
     }
-    if state.inventory().guest(&server, body.newid).is_some() {
+    if state.inventory.guest(&server, body.newid).is_some() {
         return Err(AppError::Conflict(format!(
             "VMID {} is taken on this server",
             body.newid
@@ -429,10 +432,7 @@ async fn clone(
         ));
     }
     if let Some(target) = &body.target {
-        let live = state
-            .inventory()
-            .server(&server)
-            .ok_or(AppError::NotFound)?;
+        let live = state.inventory.server(&server).ok_or(AppError::NotFound)?;
         if !live.nodes.iter().any(|n| &n.name == target) {
             return Err(AppError::BadRequest(
                 "the target is not a node of this server".to_owned(),

@@ -10,19 +10,25 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
 use crate::guests::actions::audit;
 use crate::guests::list::{self, Page};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
 use crate::identity::principal::Principal;
 use crate::inventory::GuestRow;
+use crate::servers::ServersState;
 use crate::servers::client;
 use crate::servers::upstream;
+use axum::extract::FromRef;
 
 const ONE: &str = "/api/v1/guests/{server}/{vmid}";
 
 /// Guest routes; every one on a guest declares its privilege on that guest.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/api/v1/guests",
@@ -69,30 +75,30 @@ pub fn routes() -> Routes {
 }
 
 async fn list_guests(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Query(query): Query<list::Query>,
 ) -> Json<Page> {
-    Json(list::page(state.inventory(), &principal.grants, &query))
+    Json(list::page(&state.inventory, &principal.grants, &query))
 }
 
 /// The guest in the path; the access guard already found it in the inventory.
-pub(super) fn row(state: &AppState, server: &str, vmid: u32) -> Result<GuestRow, AppError> {
+pub(super) fn row(state: &ServersState, server: &str, vmid: u32) -> Result<GuestRow, AppError> {
     state
-        .inventory()
+        .inventory
         .guest(server, vmid)
         .ok_or(AppError::NotFound)
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Json<GuestRow>, AppError> {
     Ok(Json(row(&state, &server, vmid)?))
 }
 
 async fn config(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Response, AppError> {
     let config = client(&state, &server)
@@ -128,7 +134,7 @@ struct ConfigEdit {
 }
 
 async fn edit(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path((server, vmid)): Path<(String, u32)>,
     ApiJson(body): ApiJson<ConfigEdit>,
@@ -188,7 +194,7 @@ async fn edit(
         &format!("guest {server}/{vmid}: config edited"),
     )
     .await?;
-    state.inventory().nudge(&server);
+    state.inventory.nudge(&server);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,7 +206,7 @@ struct RrdQuery {
 }
 
 async fn rrd(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
     Query(q): Query<RrdQuery>,
 ) -> Result<Response, AppError> {
@@ -220,7 +226,7 @@ async fn rrd(
 }
 
 async fn snapshots(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Response, AppError> {
     let list = client(&state, &server)
@@ -238,7 +244,7 @@ async fn snapshots(
 
 /// The guest's network addresses, from its agent or its container interfaces.
 async fn addresses(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Response, AppError> {
     let found = client(&state, &server)

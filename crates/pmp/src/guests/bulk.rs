@@ -15,12 +15,13 @@ use serde::Deserialize;
 use crate::access::Privilege;
 use crate::guests::actions::{audit, snapshot_name};
 use crate::guests::jobs::{KIND, Payload};
-use crate::guests::list::target;
 use crate::guests::ops::Op;
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
 use crate::identity::principal::Principal;
+use crate::inventory::target;
 use crate::jobs::bulk::{self, Bulk, Item};
 use crate::jobs::queue::{self, NewJob};
+use crate::servers::ServersState;
 
 /// Most guests in one bulk request.
 pub const MAX_ITEMS: usize = 1000;
@@ -41,16 +42,17 @@ pub struct BulkRequest {
 }
 
 pub async fn bulk(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     ApiJson(body): ApiJson<BulkRequest>,
 ) -> Result<Response, AppError> {
     let result = queue_bulk(&state, &principal, body).await;
-    crate::http::access::audited(&state, &principal, "POST /api/v1/guests/bulk", result).await
+    crate::identity::principal::audited(&state.db, &principal, "POST /api/v1/guests/bulk", result)
+        .await
 }
 
 async fn queue_bulk(
-    state: &AppState,
+    state: &ServersState,
     principal: &Principal,
     body: BulkRequest,
 ) -> Result<Response, AppError> {
@@ -90,7 +92,7 @@ async fn queue_bulk(
             return Err(AppError::BadRequest("a guest is selected twice".to_owned()));
         }
         let row = state
-            .inventory()
+            .inventory
             .guest(&selected.server, selected.vmid)
             .ok_or(AppError::NotFound)?;
         let place = target(&row).ok_or(AppError::NotFound)?;
@@ -130,7 +132,7 @@ async fn queue_bulk(
         serde_json::to_value(&payload).map_err(AppError::internal)?,
     );
     job.created_by = Some(principal.user.id.clone());
-    let id = queue::enqueue(state.db(), &job)
+    let id = queue::enqueue(&state.db, &job)
         .await
         .map_err(AppError::internal)?;
     audit(

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Grants, Privilege, Target};
-use crate::ids::{GuestRef, Node, PoolId, ServerId, Vmid};
-use crate::inventory::{GuestRow, Inventory};
+use crate::access::{Grants, Privilege};
+use crate::ids::ServerId;
+use crate::inventory::{GuestRow, Inventory, visible};
 
 /// Most rows one page holds.
 pub const MAX_PER_PAGE: usize = 500;
@@ -47,23 +47,6 @@ pub struct Page {
     pub total: usize,
     pub page: usize,
     pub per_page: usize,
-}
-
-/// The access-control target of a guest row, placed on its node and pool.
-pub fn target(row: &GuestRow) -> Option<Target> {
-    Some(Target::Guest {
-        guest: GuestRef {
-            server: ServerId::parse(&row.server).ok()?,
-            vmid: Vmid::parse(&row.vmid.to_string()).ok()?,
-        },
-        node: Node::parse(&row.node).ok(),
-        pool: row.pool.as_deref().and_then(|p| PoolId::parse(p).ok()),
-    })
-}
-
-/// Whether `grants` may see `row`.
-pub fn visible(grants: &Grants, row: &GuestRow) -> bool {
-    target(row).is_some_and(|t| grants.authorize(Privilege::GuestView, t).is_ok())
 }
 
 fn matches(row: &GuestRow, query: &Query) -> bool {

@@ -11,6 +11,10 @@ pub mod ops;
 mod page;
 
 /// Guest routes.
-pub fn routes() -> crate::http::access::Routes {
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::servers::ServersState: axum::extract::FromRef<S>,
+{
     api::routes().merge(actions::routes()).merge(page::routes())
 }

@@ -11,19 +11,25 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
 use crate::guests::actions::{Actor, snapshot_name, start_job};
 use crate::guests::list::{self, Page};
 use crate::guests::ops::Op;
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, form_value};
+use crate::http::{AppError, Client, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::inventory::GuestRow;
+use crate::servers::ServersState;
 use crate::ui::PageError;
 use crate::ui::chart::{human, svg};
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Guest pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     Routes::new()
         .add("/guests", &["GET"], Access::SignedIn, get(list_page))
         .add(
@@ -58,11 +64,11 @@ struct ListPage {
 }
 
 async fn list_page(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     Query(query): Query<list::Query>,
 ) -> Result<Response, PageError> {
-    let page = list::page(state.inventory(), &viewer.grants, &query);
+    let page = list::page(&state.inventory, &viewer.grants, &query);
     let pages = page.total.div_ceil(page.per_page).max(1);
     let view = ListPage {
         shell: viewer.shell,
@@ -108,14 +114,14 @@ struct DetailQuery {
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     Path((server, vmid)): Path<(String, u32)>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let guest = state
-        .inventory()
+        .inventory
         .guest(&server, vmid)
         .ok_or_else(|| fail(AppError::NotFound))?;
     let frame = crate::ui::chart::timeframe(q.timeframe.as_deref()).ok_or_else(|| {
@@ -124,11 +130,8 @@ async fn detail(
         ))
     })?;
     let mut problem = None;
-    let (mut notes, mut snapshots, mut points) = (
-        None,
-        Vec::new(),
-        state.rrd().get(&server, vmid, frame.name()),
-    );
+    let (mut notes, mut snapshots, mut points) =
+        (None, Vec::new(), state.rrd.get(&server, vmid, frame.name()));
     let mut addresses = Vec::new();
     match crate::servers::client(&state, &server).await {
         Ok(client) => {
@@ -154,7 +157,7 @@ async fn detail(
             if points.is_none()
                 && let Ok(fresh) = client.guest_rrd(vmid, frame, false).await
             {
-                state.rrd().put(&server, vmid, frame.name(), fresh.clone());
+                state.rrd.put(&server, vmid, frame.name(), fresh.clone());
                 points = Some(fresh);
             }
         }
@@ -184,7 +187,7 @@ async fn detail(
             ],
         ),
     ];
-    let place = list::target(&guest);
+    let place = crate::inventory::target(&guest);
     let may = |p: Privilege| {
         place
             .clone()
@@ -220,7 +223,7 @@ fn back(server: &str, vmid: u32, job: &str) -> Response {
 }
 
 async fn power(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -246,7 +249,7 @@ async fn power(
 }
 
 async fn snapshot(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,

@@ -12,17 +12,33 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
 use crate::config::ProxyNet;
 use crate::db::{Db, DbError};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client};
+use crate::http::{AppError, Client};
 use crate::inventory::{Health, Inventory};
 use crate::with_pool;
+use axum::extract::FromRef;
 
 /// The scrape route.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    MetricsState: FromRef<S>,
+{
     Routes::new().add("/metrics", &["GET"], Access::Public, get(scrape))
+}
+
+/// What the scrape reads: the database and inventory it counts, and who may scrape.
+#[derive(Debug, Clone)]
+pub struct MetricsState {
+    /// The database.
+    pub db: Db,
+    /// The live inventory.
+    pub inventory: Inventory,
+    /// Who may scrape.
+    pub access: ScrapeAccess,
 }
 
 /// Who may scrape, from the configuration.
@@ -54,15 +70,15 @@ impl ScrapeAccess {
     }
 }
 
-async fn scrape(State(state): State<AppState>, client: Client, headers: HeaderMap) -> Response {
-    let access = state.scrape_access();
+async fn scrape(State(state): State<MetricsState>, client: Client, headers: HeaderMap) -> Response {
+    let access = &state.access;
     if !access.enabled() {
         return AppError::NotFound.into_response();
     }
     if !access.allowed(&client, &headers) {
         let detail = "GET /metrics: scrape refused (no valid token, address not allowed)";
         let _ = events::record(
-            state.db(),
+            &state.db,
             Kind::AccessDenied,
             Subject::default(),
             &client,
@@ -73,11 +89,11 @@ async fn scrape(State(state): State<AppState>, client: Client, headers: HeaderMa
         return AppError::Unauthorized("unauthorized", why).into_response();
     }
     let mut text = crate::telemetry::render();
-    match database(state.db()).await {
+    match database(&state.db).await {
         Ok(lines) => text.push_str(&lines),
         Err(e) => tracing::warn!(error = %e, "metrics: the database gauges could not be read"),
     }
-    text.push_str(&inventory(state.inventory()));
+    text.push_str(&inventory(&state.inventory));
     (
         [(
             header::CONTENT_TYPE,

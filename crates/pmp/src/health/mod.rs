@@ -10,11 +10,17 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
 
-use crate::http::AppState;
-use crate::http::access::{Access, Routes};
+use crate::access::routes::{Access, Routes};
+use crate::db::Db;
+use axum::extract::FromRef;
 
 /// Probe routes; public, so they reveal nothing beyond up or down.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+    metrics::MetricsState: FromRef<S>,
+{
     metrics::routes()
         .add("/healthz", &["GET"], Access::Public, get(healthz))
         .add("/readyz", &["GET"], Access::Public, get(readyz))
@@ -37,8 +43,8 @@ async fn healthz() -> Json<Probe> {
     })
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
-    let reason = match state.db().readiness().await {
+async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Probe>) {
+    let reason = match db.readiness().await {
         Ok(r) if r.is_current() => None,
         Ok(r) if !r.pending.is_empty() => Some("database migrations are pending"),
         Ok(_) => Some("the database schema is newer than this build"),

@@ -5,13 +5,19 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use crate::config::ProxyNet;
-use crate::http::{AppState, Trail};
+use crate::http::Trail;
+
+/// The proxies whose `X-Forwarded-For` is believed, as configured; the application puts them
+/// in every request's extensions (none there: nobody is trusted).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Arc<Vec<ProxyNet>>);
 
 /// The client of a request.
 #[derive(Debug, Clone)]
@@ -76,10 +82,10 @@ pub fn client_ip(proxies: &[ProxyNet], peer: IpAddr, headers: &HeaderMap) -> IpA
     ip
 }
 
-impl FromRequestParts<AppState> for Client {
+impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
         // Requests always arrive through a listener that records the peer; a missing one can
         // only be an in-process call, which is treated as the unspecified address.
         let peer = parts
@@ -94,7 +100,12 @@ impl FromRequestParts<AppState> for Client {
             .chars()
             .take(256)
             .collect();
-        let ip = client_ip(state.trusted_proxies(), peer, &parts.headers);
+        let proxies = parts
+            .extensions
+            .get::<TrustedProxies>()
+            .map(|p| p.0.clone())
+            .unwrap_or_default();
+        let ip = client_ip(&proxies, peer, &parts.headers);
         // Requests all pass the request-id middleware; an in-process call gets its own trail.
         let trail = parts
             .extensions

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::password;
 use crate::identity::principal::{Principal, Via};
@@ -20,9 +21,14 @@ use crate::identity::throttle::{self, Key};
 use crate::identity::users::{self, User};
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Password routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/account/password",
@@ -74,12 +80,12 @@ impl From<AppError> for Refused {
 
 /// Checks `user`'s current password, throttled per user and address.
 pub(super) async fn confirm_password(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     current: String,
 ) -> Result<(), Refused> {
-    let db = state.db();
+    let db = &state.db;
     let keys = [
         Key::user("password", &user.id),
         Key::address(&client.ip.to_string()),
@@ -119,7 +125,7 @@ pub(super) async fn confirm_password(
 
 /// Changes `user`'s password after checking the current one; keeps `keep_session` signed in.
 async fn change_password(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     current: String,
@@ -135,7 +141,7 @@ async fn change_password(
     }
     let hash = password::hash(new).await.map_err(AppError::internal)?;
     users::set_password(
-        state.db(),
+        &state.db,
         &user.id,
         &hash,
         users::PasswordChange::Own { keep_session },
@@ -144,7 +150,7 @@ async fn change_password(
     .map_err(AppError::internal)?;
     let subject = Subject::user(&user.id, &user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::PasswordChanged,
         subject,
         client,
@@ -189,7 +195,7 @@ async fn password_page(viewer: Viewer) -> Result<Response, PageError> {
 }
 
 async fn password_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -238,7 +244,7 @@ struct PasswordBody {
 }
 
 async fn password_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, AppError> {

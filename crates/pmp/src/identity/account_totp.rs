@@ -10,9 +10,10 @@ use axum::routing::{get, post};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::account::{Refused, confirm_password};
 use crate::identity::guard::{Gate, Viewer};
 use crate::identity::principal::Principal;
@@ -20,9 +21,14 @@ use crate::identity::totp::{self, Enrolment};
 use crate::identity::users::User;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Two-factor routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/account/2fa",
@@ -75,8 +81,8 @@ struct TotpPage {
 }
 
 impl TotpPage {
-    async fn load(state: &AppState, viewer: Viewer) -> Result<Self, PageError> {
-        let db = state.db();
+    async fn load(state: &IdentityState, viewer: Viewer) -> Result<Self, PageError> {
+        let db = &state.db;
         let fail = |e| PageError::in_shell(AppError::internal(e), viewer.shell.clone());
         Ok(Self {
             enabled: totp::is_enabled(db, &viewer.user.id).await.map_err(fail)?,
@@ -102,12 +108,15 @@ struct TotpForm {
     password: String,
 }
 
-async fn totp_page(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+async fn totp_page(
+    State(state): State<IdentityState>,
+    viewer: Viewer,
+) -> Result<Response, PageError> {
     render(&TotpPage::load(&state, viewer).await?, StatusCode::OK)
 }
 
 async fn totp_start_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     headers: HeaderMap,
     Form(input): Form<TotpForm>,
@@ -117,14 +126,14 @@ async fn totp_start_form(
         .check_form(&headers, &input.csrf, &viewer.shell, "2FA enrolment")?;
     let user = viewer.user.clone();
     let mut page = TotpPage::load(&state, viewer).await?;
-    page.enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
+    page.enrolment = totp::begin(&state.db, &state.keys, &user.id, &user.username)
         .await
         .map_err(AppError::internal)?;
     render(&page, StatusCode::OK)
 }
 
 async fn totp_confirm_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -141,7 +150,7 @@ async fn totp_confirm_form(
         None => {
             page.error =
                 Some("That code is not valid; scan the code again and enter the newest code.");
-            page.enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
+            page.enrolment = totp::begin(&state.db, &state.keys, &user.id, &user.username)
                 .await
                 .map_err(AppError::internal)?;
         }
@@ -155,7 +164,7 @@ async fn totp_confirm_form(
 }
 
 async fn totp_disable_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -179,18 +188,18 @@ async fn totp_disable_form(
 }
 
 async fn confirm(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     code: &str,
 ) -> Result<Option<Vec<String>>, AppError> {
-    let codes = totp::confirm(state.db(), state.keys(), &user.id, &user.username, code)
+    let codes = totp::confirm(&state.db, &state.keys, &user.id, &user.username, code)
         .await
         .map_err(AppError::internal)?;
     if codes.is_some() {
         let subject = Subject::user(&user.id, &user.username);
         events::record(
-            state.db(),
+            &state.db,
             Kind::TotpEnabled,
             subject,
             client,
@@ -203,19 +212,19 @@ async fn confirm(
 }
 
 async fn disable(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     password: String,
 ) -> Result<(), Refused> {
     confirm_password(state, client, user, password).await?;
-    if totp::disable(state.db(), &user.id)
+    if totp::disable(&state.db, &user.id)
         .await
         .map_err(AppError::internal)?
     {
         let subject = Subject::user(&user.id, &user.username);
         events::record(
-            state.db(),
+            &state.db,
             Kind::TotpDisabled,
             subject,
             client,
@@ -235,11 +244,11 @@ struct EnrolmentBody {
 }
 
 async fn totp_start_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
 ) -> Result<Json<EnrolmentBody>, AppError> {
     let user = &principal.user;
-    let enrolment = totp::begin(state.db(), state.keys(), &user.id, &user.username)
+    let enrolment = totp::begin(&state.db, &state.keys, &user.id, &user.username)
         .await
         .map_err(AppError::internal)?
         .ok_or_else(|| {
@@ -263,7 +272,7 @@ struct RecoveryCodes {
 }
 
 async fn totp_confirm_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Json<RecoveryCodes>, AppError> {
@@ -283,7 +292,7 @@ struct DisableBody {
 }
 
 async fn totp_disable_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<DisableBody>,
 ) -> Result<StatusCode, AppError> {

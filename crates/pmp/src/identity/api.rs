@@ -11,20 +11,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
 use crate::db::now;
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::authenticate::{self, Refusal};
 use crate::identity::principal::{Principal, Via};
 use crate::identity::refresh::{self, Rotation};
 use crate::identity::throttle::{self, Key};
 use crate::identity::users::{self, User, Username};
 use crate::identity::{jwt, password, setup, totp};
+use axum::extract::FromRef;
 
 /// Identity API routes. Setup and the token endpoints are public (they are how one gets a
 /// credential); `me` needs one.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add("/api/v1/setup", &["POST"], Access::Public, post(run_setup))
         .add("/api/v1/auth/token", &["POST"], Access::Public, post(token))
@@ -57,11 +63,11 @@ struct Created {
 }
 
 async fn run_setup(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     client: Client,
     ApiJson(body): ApiJson<SetupBody>,
 ) -> Result<Response, AppError> {
-    let db = state.db();
+    let db = &state.db;
     let complete = || AppError::Conflict("Setup is already complete.".to_owned());
     if !setup::token_matches(db, &body.setup_token)
         .await
@@ -139,8 +145,8 @@ fn refused(refusal: Refusal) -> AppError {
 }
 
 /// An access token for `user` plus a refresh token (continuing `family`'s successor `refresh`).
-fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
-    let policy = state.tokens();
+fn grant(state: &IdentityState, user: &User, refresh: String) -> Json<Tokens> {
+    let policy = &state.tokens;
     let issued = now();
     let claims = jwt::Claims {
         sub: user.id.clone(),
@@ -149,7 +155,7 @@ fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
         epoch: user.auth_epoch,
     };
     Json(Tokens {
-        access_token: jwt::encode(state.keys().jwt(), &claims),
+        access_token: jwt::encode(state.keys.jwt(), &claims),
         token_type: "Bearer",
         expires_in: policy.access_secs,
         refresh_token: refresh,
@@ -157,14 +163,14 @@ fn grant(state: &AppState, user: &User, refresh: String) -> Json<Tokens> {
 }
 
 async fn token(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     client: Client,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<Tokens>, AppError> {
     let user = authenticate::password_step(&state, &client, &body.username, body.password)
         .await
         .map_err(refused)?;
-    if totp::is_enabled(state.db(), &user.id)
+    if totp::is_enabled(&state.db, &user.id)
         .await
         .map_err(AppError::internal)?
     {
@@ -178,7 +184,7 @@ async fn token(
             .await
             .map_err(refused)?;
     }
-    let refresh = refresh::issue(state.db(), &user.id, None, state.tokens().refresh_secs)
+    let refresh = refresh::issue(&state.db, &user.id, None, state.tokens.refresh_secs)
         .await
         .map_err(AppError::internal)?;
     authenticate::succeeded(&state, &client, &user, "API token").await?;
@@ -191,11 +197,11 @@ struct RefreshBody {
 }
 
 async fn refresh_token(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     client: Client,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<Json<Tokens>, AppError> {
-    let db = state.db();
+    let db = &state.db;
     let address = Key::address(&client.ip.to_string());
     if let Some(wait) = throttle::locked_for(db, &address)
         .await
@@ -209,7 +215,7 @@ async fn refresh_token(
             "The refresh token is not valid; request a new token with your credentials.".to_owned(),
         )
     };
-    let rotation = refresh::rotate(db, &body.refresh_token, state.tokens().refresh_secs)
+    let rotation = refresh::rotate(db, &body.refresh_token, state.tokens.refresh_secs)
         .await
         .map_err(AppError::internal)?;
     let (user_id, successor) = match rotation {
@@ -244,11 +250,11 @@ async fn refresh_token(
 }
 
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<StatusCode, AppError> {
     // Revoking is answered the same whether or not the token existed: it reveals nothing.
-    refresh::revoke_family_of(state.db(), &body.refresh_token)
+    refresh::revoke_family_of(&state.db, &body.refresh_token)
         .await
         .map_err(AppError::internal)?;
     Ok(StatusCode::NO_CONTENT)
@@ -264,8 +270,11 @@ struct Me {
     authenticated_by: &'static str,
 }
 
-async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<Me>, AppError> {
-    let totp_enabled = totp::is_enabled(state.db(), &principal.user.id)
+async fn me(
+    State(state): State<IdentityState>,
+    principal: Principal,
+) -> Result<Json<Me>, AppError> {
+    let totp_enabled = totp::is_enabled(&state.db, &principal.user.id)
         .await
         .map_err(AppError::internal)?;
     let authenticated_by = match principal.via {

@@ -11,18 +11,24 @@ use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AclPath;
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::api_tokens::{self, TokenInfo};
 use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
 use crate::identity::users::User;
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
+use axum::extract::FromRef;
 
 /// Token routes: each needs a signed-in person or a bearer credential.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/account/tokens",
@@ -51,37 +57,42 @@ pub fn routes() -> Routes {
 }
 
 async fn create(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     name: &str,
     days: Option<u32>,
     scope: Option<(&str, &AclPath)>,
 ) -> Result<(String, String), AppError> {
-    let (id, secret) = api_tokens::create(state.db(), &user.id, name, days, scope)
+    let (id, secret) = api_tokens::create(&state.db, &user.id, name, days, scope)
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::BadRequest(format!("{e}.")))?;
     let subject = Subject::user(&user.id, &user.username);
     let detail = format!("token {id}");
-    events::record(state.db(), Kind::ApiTokenCreated, subject, client, &detail)
+    events::record(&state.db, Kind::ApiTokenCreated, subject, client, &detail)
         .await
         .map_err(AppError::internal)?;
     Ok((id, secret))
 }
 
 /// Revokes one of `user`'s tokens; not found when the id is malformed or not theirs.
-async fn revoke(state: &AppState, client: &Client, user: &User, id: &str) -> Result<(), AppError> {
+async fn revoke(
+    state: &IdentityState,
+    client: &Client,
+    user: &User,
+    id: &str,
+) -> Result<(), AppError> {
     let id = uuid::Uuid::parse_str(id)
         .map_err(|_| AppError::NotFound)?
         .to_string();
-    api_tokens::revoke(state.db(), &user.id, &id)
+    api_tokens::revoke(&state.db, &user.id, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
     let subject = Subject::user(&user.id, &user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::ApiTokenRevoked,
         subject,
         client,
@@ -109,12 +120,12 @@ struct TokensPage {
 }
 
 async fn show(
-    state: &AppState,
+    state: &IdentityState,
     viewer: Viewer,
     created: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let tokens = api_tokens::list(state.db(), &viewer.user.id)
+    let tokens = api_tokens::list(&state.db, &viewer.user.id)
         .await
         .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
     let rows = tokens
@@ -146,7 +157,7 @@ async fn show(
     )
 }
 
-async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+async fn page(State(state): State<IdentityState>, viewer: Viewer) -> Result<Response, PageError> {
     show(&state, viewer, None, None).await
 }
 
@@ -161,7 +172,7 @@ struct CreateForm {
 }
 
 async fn create_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -195,7 +206,7 @@ struct RevokeForm {
 }
 
 async fn revoke_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     Path(id): Path<String>,
@@ -212,10 +223,10 @@ async fn revoke_form(
 }
 
 async fn list_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
 ) -> Result<Json<Vec<TokenInfo>>, AppError> {
-    let tokens = api_tokens::list(state.db(), &principal.user.id)
+    let tokens = api_tokens::list(&state.db, &principal.user.id)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(tokens))
@@ -246,7 +257,7 @@ struct Created {
 }
 
 async fn create_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, AppError> {
@@ -275,7 +286,7 @@ async fn create_api(
 }
 
 async fn revoke_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {

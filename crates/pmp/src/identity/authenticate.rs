@@ -6,7 +6,8 @@
 use tokio::sync::OnceCell;
 
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::{AppError, AppState, Client};
+use crate::http::{AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::password;
 use crate::identity::throttle::{self, Key, Limit};
 use crate::identity::totp::{self, Check};
@@ -43,9 +44,9 @@ async fn decoy_hash() -> Result<&'static String, Refusal> {
 }
 
 /// Refuses while any of `keys` is locked.
-async fn ensure_unlocked(state: &AppState, keys: &[&Key]) -> Result<(), Refusal> {
+async fn ensure_unlocked(state: &IdentityState, keys: &[&Key]) -> Result<(), Refusal> {
     for key in keys {
-        if let Some(wait) = throttle::locked_for(state.db(), key)
+        if let Some(wait) = throttle::locked_for(&state.db, key)
             .await
             .map_err(internal)?
         {
@@ -60,13 +61,13 @@ async fn ensure_unlocked(state: &AppState, keys: &[&Key]) -> Result<(), Refusal>
 /// so one address can never lock an account for everyone. Otherwise it counts against each
 /// of `keys`. A lockout that follows is recorded.
 async fn count_failure(
-    state: &AppState,
+    state: &IdentityState,
     address: &Key,
     keys: &[(&Key, Limit)],
     subject: Subject<'_>,
     client: &Client,
 ) -> Result<Refusal, Refusal> {
-    let db = state.db();
+    let db = &state.db;
     if let Some(secs) = throttle::fail(db, address, throttle::ADDRESS)
         .await
         .map_err(internal)?
@@ -86,25 +87,25 @@ async fn count_failure(
 }
 
 async fn record_lock(
-    state: &AppState,
+    state: &IdentityState,
     secs: i64,
     subject: Subject<'_>,
     client: &Client,
 ) -> Result<(), Refusal> {
     let detail = format!("locked for {secs} s after repeated failures");
-    events::record(state.db(), Kind::Locked, subject, client, &detail)
+    events::record(&state.db, Kind::Locked, subject, client, &detail)
         .await
         .map_err(internal)
 }
 
 /// The password step: the enabled user `username` if `secret` is their password.
 pub async fn password_step(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     username: &str,
     secret: String,
 ) -> Result<User, Refusal> {
-    let db = state.db();
+    let db = &state.db;
     let ip = client.ip.to_string();
     let account = Key::account(username);
     let pair = Key::account_at(username, &ip);
@@ -159,18 +160,18 @@ pub async fn password_step(
 
 /// The TOTP step for `user` (a code from their app or a recovery code).
 pub async fn totp_step(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     code: &str,
 ) -> Result<(), Refusal> {
-    let db = state.db();
+    let db = &state.db;
     let per_user = Key::user("totp", &user.id);
     let address = Key::address(&client.ip.to_string());
     ensure_unlocked(state, &[&per_user, &address]).await?;
     let subject = Subject::user(&user.id, &user.username);
     let code: String = code.chars().take(64).collect();
-    let check = totp::verify(db, state.keys(), &user.id, &user.username, &code)
+    let check = totp::verify(db, &state.keys, &user.id, &user.username, &code)
         .await
         .map_err(internal)?;
     let failed = match check {
@@ -204,13 +205,13 @@ pub async fn totp_step(
 
 /// Records a completed sign-in; `how` says by which means (form, API).
 pub async fn succeeded(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     how: &str,
 ) -> Result<(), AppError> {
     events::record(
-        state.db(),
+        &state.db,
         Kind::LoginSucceeded,
         Subject::user(&user.id, &user.username),
         client,

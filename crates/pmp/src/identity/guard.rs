@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::access::{self, Grants};
 use crate::db::{Db, DbError};
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
+use crate::identity::IdentityState;
 use crate::identity::sessions::{MaybeSession, Session};
 use crate::identity::totp;
 use crate::identity::users::{self, User};
@@ -167,13 +168,20 @@ pub struct Viewer {
     pub grants: Grants,
 }
 
-impl FromRequestParts<AppState> for Viewer {
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        if let Some(viewer) = parts.extensions.get::<Self>() {
-            return Ok(viewer.clone());
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parts.extensions.get::<Self>().cloned().ok_or_else(|| {
+            AppError::internal("a page that takes a viewer declares no access").into_response()
+        })
+    }
+}
+
+impl Viewer {
+    /// The signed-in person viewing a page, with their grants; a redirect to sign-in when
+    /// nobody is, or to the pending step's page.
+    pub async fn authenticate(parts: &mut Parts, state: &IdentityState) -> Result<Self, Response> {
         let to_login = || Redirect::to("/login").into_response();
         let Ok(MaybeSession(Some(session))) = MaybeSession::from_request_parts(parts, state).await
         else {
@@ -184,14 +192,14 @@ impl FromRequestParts<AppState> for Viewer {
             .unwrap_or_else(|never| match never {})
             .for_session(Some(session.signed_in()));
         let failed = |e: DbError| PageError::in_shell(AppError::internal(e), shell.clone());
-        let user = users::by_id(state.db(), &session.user_id)
+        let user = users::by_id(&state.db, &session.user_id)
             .await
             .map_err(|e| failed(e).into_response())?
             .ok_or_else(to_login)?;
-        let grants = access::store::grants_of(state.db(), &user.id)
+        let grants = access::store::grants_of(&state.db, &user.id)
             .await
             .map_err(|e| failed(e).into_response())?;
-        let gate = gate(state.db(), &user, &grants)
+        let gate = gate(&state.db, &user, &grants)
             .await
             .map_err(|e| failed(e).into_response())?;
         if let Some(step) = gate

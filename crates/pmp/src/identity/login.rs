@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::access::routes::{Access, Routes};
 use crate::db::now;
 use crate::db::{Db, DbError};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, cookie};
+use crate::http::{AppError, Client, cookie};
+use crate::identity::IdentityState;
 use crate::identity::authenticate::{self, Refusal};
 use crate::identity::sessions::{self, MaybeSession, SessionPolicy};
 use crate::identity::users::{self, User};
@@ -21,9 +22,14 @@ use crate::identity::{digest, random_token, totp};
 use crate::ui::{PageError, refuse_cross_site};
 use crate::ui::{Shell, render};
 use crate::with_pool;
+use axum::extract::FromRef;
 
 /// Sign-in routes; public, since they are how one becomes signed in.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/login",
@@ -102,7 +108,7 @@ fn refusal_page(
 }
 
 async fn submit(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     MaybeSession(current): MaybeSession,
     client: Client,
     shell: Shell,
@@ -128,21 +134,21 @@ async fn submit(
             }
         };
     if let Some(old) = current {
-        sessions::end(state.db(), &old)
+        sessions::end(&state.db, &old)
             .await
             .map_err(AppError::internal)?;
     }
-    if totp::is_enabled(state.db(), &user.id)
+    if totp::is_enabled(&state.db, &user.id)
         .await
         .map_err(AppError::internal)?
     {
-        let pending = start_pending(state.db(), &user.id)
+        let pending = start_pending(&state.db, &user.id)
             .await
             .map_err(AppError::internal)?;
         let mut response = render(&TotpPage { shell, error: None }, StatusCode::OK)?;
         response.headers_mut().append(
             header::SET_COOKIE,
-            pending_cookie(state.sessions(), &pending, PENDING_SECS),
+            pending_cookie(&state.sessions, &pending, PENDING_SECS),
         );
         return Ok(response);
     }
@@ -150,7 +156,7 @@ async fn submit(
 }
 
 async fn submit_totp(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     client: Client,
     shell: Shell,
     headers: HeaderMap,
@@ -161,7 +167,7 @@ async fn submit_totp(
     let Some(pending) = cookie(&headers, PENDING_COOKIE) else {
         return expired();
     };
-    let Some(user) = pending_user(state.db(), &pending)
+    let Some(user) = pending_user(&state.db, &pending)
         .await
         .map_err(AppError::internal)?
     else {
@@ -178,26 +184,26 @@ async fn submit_totp(
             )
         });
     }
-    end_pending(state.db(), &pending)
+    end_pending(&state.db, &pending)
         .await
         .map_err(AppError::internal)?;
     let mut response = start_session(&state, &client, &user, "password and TOTP").await?;
     response
         .headers_mut()
-        .append(header::SET_COOKIE, pending_cookie(state.sessions(), "", 0));
+        .append(header::SET_COOKIE, pending_cookie(&state.sessions, "", 0));
     Ok(response)
 }
 
 /// Creates the session and sends the person where they must go first.
 async fn start_session(
-    state: &AppState,
+    state: &IdentityState,
     client: &Client,
     user: &User,
     how: &str,
 ) -> Result<Response, PageError> {
-    let policy = state.sessions();
+    let policy = &state.sessions;
     let token = sessions::create(
-        state.db(),
+        &state.db,
         policy,
         &user.id,
         &client.ip.to_string(),
@@ -255,13 +261,13 @@ async fn end_pending(db: &Db, token: &str) -> Result<(), DbError> {
 }
 
 async fn logout(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     MaybeSession(session): MaybeSession,
     shell: Shell,
     headers: HeaderMap,
     Form(input): Form<LogoutForm>,
 ) -> Result<Response, PageError> {
-    let policy = state.sessions();
+    let policy = &state.sessions;
     if let Some(session) = session {
         session.check_form(
             &headers,
@@ -269,7 +275,7 @@ async fn logout(
             &shell.for_session(Some(session.signed_in())),
             "sign-out",
         )?;
-        sessions::end(state.db(), &session)
+        sessions::end(&state.db, &session)
             .await
             .map_err(AppError::internal)?;
         tracing::info!(user_id = %session.user_id, "signed out");

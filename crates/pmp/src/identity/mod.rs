@@ -28,10 +28,36 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::http::access::Routes;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::access::routes::Routes;
+use crate::db::Db;
+use crate::identity::jwt::TokenPolicy;
+use crate::identity::sessions::SessionPolicy;
+use crate::secrets::Keys;
+
+/// What identity's handlers and extractors use: the database, the keys (JWT, sealed TOTP
+/// seeds) and how sessions and tokens live.
+#[derive(Debug, Clone)]
+pub struct IdentityState {
+    /// The database.
+    pub db: Db,
+    /// The JWT secret and the data key.
+    pub keys: Arc<Keys>,
+    /// How browser sessions live and are sent.
+    pub sessions: SessionPolicy,
+    /// How long API tokens live.
+    pub tokens: TokenPolicy,
+}
 
 /// Identity routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     setup::routes()
         .merge(api::routes())
         .merge(account::routes())

@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, Method, header};
 
 use crate::access::{self, Grants, Scope};
 use crate::audit::events::{self, Kind, Subject};
-use crate::db::now;
-use crate::http::{AppError, AppState, Client, is_same_origin};
+use crate::db::{Db, now};
+use crate::http::{AppError, Client, is_same_origin};
+use crate::identity::IdentityState;
 use crate::identity::sessions::{self, Session};
 use crate::identity::users::{self, User};
 use crate::identity::{api_tokens, guard, jwt, secret_eq};
@@ -64,7 +65,7 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, AppError>> {
 
 /// Refuses a cookie-authenticated unsafe request that is cross-site or lacks the CSRF token.
 async fn check_csrf(
-    state: &AppState,
+    state: &IdentityState,
     parts: &Parts,
     session: &Session,
     client: &Client,
@@ -82,7 +83,7 @@ async fn check_csrf(
     }
     let subject = Subject::user(&session.user_id, &session.username);
     let detail = format!("{} {}", parts.method, parts.uri.path());
-    events::record(state.db(), Kind::CsrfRefused, subject, client, &detail)
+    events::record(&state.db, Kind::CsrfRefused, subject, client, &detail)
         .await
         .map_err(AppError::internal)?;
     Err(AppError::Forbidden(
@@ -92,11 +93,11 @@ async fn check_csrf(
 
 /// The enabled user a bearer credential stands for, how, and the token's scope if any.
 async fn from_bearer(
-    state: &AppState,
+    state: &IdentityState,
     token: &str,
     client: &Client,
 ) -> Result<(User, Via, Option<Scope>), AppError> {
-    let db = state.db();
+    let db = &state.db;
     let (user_id, via, epoch, scope) = if token.starts_with(api_tokens::PREFIX) {
         let presented = api_tokens::authenticate(db, token, &client.ip.to_string())
             .await
@@ -111,7 +112,7 @@ async fn from_bearer(
         .map_err(AppError::internal)?;
         (presented.user_id, Via::ApiToken(presented.id), None, scope)
     } else {
-        let claims = jwt::decode(state.keys().jwt(), token, now()).map_err(|e| {
+        let claims = jwt::decode(state.keys.jwt(), token, now()).map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
             AppError::unauthorized()
         })?;
@@ -125,20 +126,28 @@ async fn from_bearer(
     Ok((user, via, scope))
 }
 
-impl FromRequestParts<AppState> for Principal {
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        // The route's access guard may have authenticated the caller already.
-        if let Some(principal) = parts.extensions.get::<Self>() {
-            return Ok(principal.clone());
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("a route that takes a principal declares no access"))
+    }
+}
+
+impl Principal {
+    /// Authenticates the API caller of a request (bearer token, API token or session cookie
+    /// with its CSRF check), loads their grants, and refuses while a step is pending.
+    pub async fn authenticate(parts: &mut Parts, state: &IdentityState) -> Result<Self, AppError> {
         let client = Client::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        let policy = state.sessions();
+        let policy = &state.sessions;
         let session = match policy.token_from(&parts.headers) {
-            Some(token) => sessions::find(state.db(), policy, &token)
+            Some(token) => sessions::find(&state.db, policy, &token)
                 .await
                 .map_err(AppError::internal)?,
             None => None,
@@ -149,7 +158,7 @@ impl FromRequestParts<AppState> for Principal {
         let (user, via, scope) = match (bearer(&parts.headers), session) {
             (Some(token), _) => from_bearer(state, token?, &client).await?,
             (None, Some(session)) => {
-                let user = users::by_id(state.db(), &session.user_id)
+                let user = users::by_id(&state.db, &session.user_id)
                     .await
                     .map_err(AppError::internal)?
                     .filter(|u| !u.disabled)
@@ -162,10 +171,10 @@ impl FromRequestParts<AppState> for Principal {
         // taken) answer.
         // Grants are read on every request, so a demotion or a group removal applies to the
         // very next one, whatever the credential.
-        let grants = access::store::grants_of(state.db(), &user.id)
+        let grants = access::store::grants_of(&state.db, &user.id)
             .await
             .map_err(AppError::internal)?;
-        if let Some(step) = guard::gate(state.db(), &user, &grants)
+        if let Some(step) = guard::gate(&state.db, &user, &grants)
             .await
             .map_err(AppError::internal)?
             && !parts.uri.path().starts_with("/api/v1/me")
@@ -180,4 +189,25 @@ impl FromRequestParts<AppState> for Principal {
             grants,
         })
     }
+}
+
+/// Passes `result` through, recording a 404 or 403 that a handler decided after the guard
+/// (an id in a body, a nested name) like the guard's own refusals.
+pub async fn audited<T>(
+    db: &Db,
+    principal: &Principal,
+    what: &str,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let Err(error @ (AppError::NotFound | AppError::Forbidden(_))) = &result {
+        let why = if matches!(error, AppError::NotFound) {
+            "not found or not visible"
+        } else {
+            "privilege missing"
+        };
+        let subject = Subject::user(&principal.user.id, &principal.user.username);
+        let detail = format!("{what}: {why}");
+        let _ = events::record(db, Kind::AccessDenied, subject, &principal.client, &detail).await;
+    }
+    result
 }

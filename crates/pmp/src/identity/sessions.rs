@@ -4,13 +4,14 @@
 
 use std::convert::Infallible;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::db::{Db, DbError};
 use crate::db::{now, secs};
-use crate::http::{AppError, AppState, cookie, is_same_origin};
+use crate::http::{AppError, cookie, is_same_origin};
+use crate::identity::IdentityState;
 use crate::identity::{digest as hash, random_token, secret_eq};
 use crate::ui::PageError;
 use crate::ui::Shell;
@@ -233,15 +234,20 @@ pub async fn end(db: &Db, session: &Session) -> Result<(), DbError> {
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<Session>);
 
-impl FromRequestParts<AppState> for MaybeSession {
+impl<S> FromRequestParts<S> for MaybeSession
+where
+    S: Send + Sync,
+    IdentityState: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let policy = state.sessions();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let state = &IdentityState::from_ref(state);
+        let policy = &state.sessions;
         let Some(token) = policy.token_from(&parts.headers) else {
             return Ok(Self(None));
         };
-        match find(state.db(), policy, &token).await {
+        match find(&state.db, policy, &token).await {
             Ok(session) => Ok(Self(session)),
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");

@@ -10,15 +10,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client};
+use crate::http::{AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
+use axum::extract::FromRef;
 
 /// Session-management routes; each needs a signed-in person.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add("/sessions", &["GET"], Access::SignedIn, get(page))
         .add(
@@ -74,14 +80,14 @@ fn browser(agent: &str) -> String {
 }
 
 async fn page(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     MaybeSession(session): MaybeSession,
     shell: Shell,
 ) -> Result<Response, PageError> {
     let Some(session) = session else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let list: Vec<SessionInfo> = sessions::list_for(state.db(), state.sessions(), &session.user_id)
+    let list: Vec<SessionInfo> = sessions::list_for(&state.db, &state.sessions, &session.user_id)
         .await
         .map_err(AppError::internal)?;
     let rows = list
@@ -103,7 +109,7 @@ async fn page(
 }
 
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     MaybeSession(session): MaybeSession,
     client: Client,
     shell: Shell,
@@ -120,7 +126,7 @@ async fn revoke(
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.to_string()) else {
         return Err(PageError::in_shell(AppError::NotFound, shell));
     };
-    if !sessions::revoke_own(state.db(), &session.user_id, &id)
+    if !sessions::revoke_own(&state.db, &session.user_id, &id)
         .await
         .map_err(AppError::internal)?
     {
@@ -128,7 +134,7 @@ async fn revoke(
     }
     let subject = Subject::user(&session.user_id, &session.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::SessionRevoked,
         subject,
         &client,

@@ -11,22 +11,28 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::access::routes::{Access, Routes};
 use crate::access::store;
 use crate::db::{BeginWrite as _, Db, DbError};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
+use crate::identity::IdentityState;
 use crate::identity::users::Username;
 use crate::identity::{digest, password, random_token, secret_eq};
 use crate::settings::{self, Key};
 use crate::ui::{PageError, refuse_cross_site};
 use crate::ui::{Shell, render};
 use crate::with_pool;
+use axum::extract::FromRef;
 
 const TOKEN_DIGEST: Key = Key("setup.token_sha256");
 const COMPLETED_AT: Key = Key("setup.completed_at");
 
 /// Setup routes; public, since they are guarded by the setup token itself.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new().add(
         "/setup",
         &["GET", "POST"],
@@ -167,11 +173,11 @@ async fn admit(db: &Db, token: &str, shell: &Shell) -> Result<(), PageError> {
 }
 
 async fn form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     shell: Shell,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    admit(state.db(), &query.token, &shell).await?;
+    admit(&state.db, &query.token, &shell).await?;
     let page = SetupPage {
         shell,
         token: query.token,
@@ -183,13 +189,13 @@ async fn form(
 }
 
 async fn submit(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     shell: Shell,
     headers: HeaderMap,
     Form(input): Form<SetupForm>,
 ) -> Result<Response, PageError> {
     refuse_cross_site(&headers, &shell, "setup")?;
-    let db = state.db();
+    let db = &state.db;
     admit(db, &input.token, &shell).await?;
 
     let mut errors = Vec::new();

@@ -11,17 +11,23 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::access::routes::{Access, Routes};
 use crate::access::{Authorized, Grants, Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState, Client};
+use crate::http::{ApiJson, AppError, Client};
+use crate::identity::IdentityState;
 use crate::identity::guard::{self, TotpPolicy};
 use crate::identity::principal::Principal;
 use crate::identity::users::{self, User, UserError, Username};
 use crate::identity::{password, random_token, totp};
+use axum::extract::FromRef;
 
 /// User-administration API routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/api/v1/users",
@@ -93,7 +99,7 @@ fn user_error(e: UserError) -> AppError {
 }
 
 async fn record(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     kind: Kind,
     target: &User,
@@ -101,7 +107,7 @@ async fn record(
 ) -> Result<(), AppError> {
     let detail = format!("{what} by {}", actor.user.username);
     events::record(
-        state.db(),
+        &state.db,
         kind,
         Subject::user(&target.id, &target.username),
         actor.client,
@@ -112,11 +118,11 @@ async fn record(
 }
 
 /// The user `id` (a UUID); not found for anything else.
-pub async fn find(state: &AppState, id: &str) -> Result<User, AppError> {
+pub async fn find(state: &IdentityState, id: &str) -> Result<User, AppError> {
     let id = uuid::Uuid::parse_str(id)
         .map_err(|_| AppError::NotFound)?
         .to_string();
-    users::by_id(state.db(), &id)
+    users::by_id(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)
@@ -129,7 +135,7 @@ fn temporary_password() -> String {
 
 /// Creates a user with a temporary password (returned once) that must be changed.
 pub async fn create(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     username: &str,
     is_admin: bool,
@@ -139,7 +145,7 @@ pub async fn create(
     let hash = password::hash(temporary.clone())
         .await
         .map_err(AppError::internal)?;
-    let user = users::create(state.db(), &name, &hash, is_admin, true)
+    let user = users::create(&state.db, &name, &hash, is_admin, true)
         .await
         .map_err(user_error)?;
     record(
@@ -159,13 +165,13 @@ pub async fn create(
 
 /// Sets role and enabled state.
 pub async fn update(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     target: &User,
     is_admin: bool,
     disabled: bool,
 ) -> Result<(), AppError> {
-    users::update(state.db(), &target.id, is_admin, disabled)
+    users::update(&state.db, &target.id, is_admin, disabled)
         .await
         .map_err(user_error)?;
     let what = format!(
@@ -178,7 +184,7 @@ pub async fn update(
 
 /// Replaces the password with a temporary one (returned once) and revokes every credential.
 pub async fn reset_password(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     target: &User,
 ) -> Result<String, AppError> {
@@ -187,7 +193,7 @@ pub async fn reset_password(
         .await
         .map_err(AppError::internal)?;
     users::set_password(
-        state.db(),
+        &state.db,
         &target.id,
         &hash,
         users::PasswordChange::Reset { must_change: true },
@@ -200,11 +206,11 @@ pub async fn reset_password(
 
 /// Removes the user's second factor (a lost phone and no recovery codes).
 pub async fn reset_totp(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     target: &User,
 ) -> Result<(), AppError> {
-    totp::disable(state.db(), &target.id)
+    totp::disable(&state.db, &target.id)
         .await
         .map_err(AppError::internal)?;
     record(
@@ -218,8 +224,12 @@ pub async fn reset_totp(
 }
 
 /// Deletes the user.
-pub async fn remove(state: &AppState, actor: &Actor<'_>, target: &User) -> Result<(), AppError> {
-    users::delete(state.db(), &target.id)
+pub async fn remove(
+    state: &IdentityState,
+    actor: &Actor<'_>,
+    target: &User,
+) -> Result<(), AppError> {
+    users::delete(&state.db, &target.id)
         .await
         .map_err(user_error)?;
     record(state, actor, Kind::UserDeleted, target, "deleted").await
@@ -228,7 +238,7 @@ pub async fn remove(state: &AppState, actor: &Actor<'_>, target: &User) -> Resul
 /// The policy named by `kind` (`optional`, `everyone`, `admins`, or `roles` with `roles`),
 /// refusing unknown kinds and role ids that do not exist.
 pub async fn policy_from(
-    state: &AppState,
+    state: &IdentityState,
     kind: &str,
     roles: Vec<String>,
 ) -> Result<TotpPolicy, AppError> {
@@ -244,7 +254,7 @@ pub async fn policy_from(
             ));
         }
     };
-    let known = crate::access::admin::roles(state.db())
+    let known = crate::access::admin::roles(&state.db)
         .await
         .map_err(AppError::internal)?;
     if let Some(unknown) = policy
@@ -260,11 +270,11 @@ pub async fn policy_from(
 
 /// Sets who must use a second factor.
 pub async fn set_policy(
-    state: &AppState,
+    state: &IdentityState,
     actor: &Actor<'_>,
     policy: &TotpPolicy,
 ) -> Result<(), AppError> {
-    guard::set_totp_policy(state.db(), policy)
+    guard::set_totp_policy(&state.db, policy)
         .await
         .map_err(AppError::internal)?;
     let detail = format!(
@@ -273,7 +283,7 @@ pub async fn set_policy(
         actor.user.username
     );
     events::record(
-        state.db(),
+        &state.db,
         Kind::UserChanged,
         Subject::default(),
         actor.client,
@@ -295,20 +305,20 @@ struct UserBody {
     totp_enabled: bool,
 }
 
-async fn describe(state: &AppState, user: User) -> Result<UserBody, AppError> {
-    let totp_enabled = totp::is_enabled(state.db(), &user.id)
+async fn describe(state: &IdentityState, user: User) -> Result<UserBody, AppError> {
+    let totp_enabled = totp::is_enabled(&state.db, &user.id)
         .await
         .map_err(AppError::internal)?;
     Ok(UserBody { user, totp_enabled })
 }
 
 async fn list_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
 ) -> Result<Json<Vec<UserBody>>, AppError> {
     actor(&principal)?;
     let mut out = Vec::new();
-    for user in users::list(state.db()).await.map_err(AppError::internal)? {
+    for user in users::list(&state.db).await.map_err(AppError::internal)? {
         out.push(describe(&state, user).await?);
     }
     Ok(Json(out))
@@ -329,7 +339,7 @@ struct CreatedBody {
 }
 
 async fn create_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<Response, AppError> {
@@ -346,7 +356,7 @@ async fn create_api(
 }
 
 async fn get_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<UserBody>, AppError> {
@@ -365,7 +375,7 @@ struct UpdateBody {
 }
 
 async fn update_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateBody>,
@@ -379,7 +389,7 @@ async fn update_api(
 }
 
 async fn delete_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
@@ -395,7 +405,7 @@ struct TemporaryBody {
 }
 
 async fn reset_password_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<TemporaryBody>, AppError> {
@@ -406,7 +416,7 @@ async fn reset_password_api(
 }
 
 async fn reset_totp_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
@@ -433,18 +443,18 @@ impl From<&TotpPolicy> for PolicyBody {
 }
 
 async fn policy_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
 ) -> Result<Json<PolicyBody>, AppError> {
     actor(&principal)?;
-    let policy = guard::totp_policy(state.db())
+    let policy = guard::totp_policy(&state.db)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(PolicyBody::from(&policy)))
 }
 
 async fn set_policy_api(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     principal: Principal,
     ApiJson(body): ApiJson<PolicyBody>,
 ) -> Result<Json<PolicyBody>, AppError> {

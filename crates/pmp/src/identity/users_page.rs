@@ -11,17 +11,23 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::access::Privilege;
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, form_value};
+use crate::access::routes::{Access, Routes};
+use crate::http::{AppError, Client, FormFields, form_value};
+use crate::identity::IdentityState;
 use crate::identity::guard::{self, TotpPolicy, Viewer};
 use crate::identity::totp;
 use crate::identity::users::{self, User};
 use crate::identity::users_admin::{self, Actor};
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
+use axum::extract::FromRef;
 
 /// User-administration pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/users",
@@ -132,13 +138,13 @@ fn admit<'a>(
 }
 
 async fn show_list(
-    state: &AppState,
+    state: &IdentityState,
     viewer: &Viewer,
     created: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    let db = state.db();
+    let db = &state.db;
     let mut rows = Vec::new();
     for user in users::list(db)
         .await
@@ -178,7 +184,7 @@ async fn show_list(
 }
 
 async fn list_page(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -188,7 +194,7 @@ async fn list_page(
 }
 
 async fn create_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -207,7 +213,7 @@ async fn create_form(
 }
 
 async fn policy_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -232,7 +238,7 @@ async fn policy_form(
 }
 
 async fn show_user(
-    state: &AppState,
+    state: &IdentityState,
     viewer: &Viewer,
     id: &str,
     temporary: Option<String>,
@@ -240,7 +246,7 @@ async fn show_user(
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let user = users_admin::find(state, id).await.map_err(fail)?;
-    let totp = totp::is_enabled(state.db(), &user.id)
+    let totp = totp::is_enabled(&state.db, &user.id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;
     let status = if error.is_some() {
@@ -261,7 +267,7 @@ async fn show_user(
 }
 
 async fn user_page(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -280,7 +286,7 @@ enum Action {
 
 /// Runs one action on the user `id` and shows their page again.
 async fn act(
-    state: &AppState,
+    state: &IdentityState,
     viewer: &Viewer,
     client: &Client,
     headers: &HeaderMap,
@@ -313,7 +319,7 @@ async fn act(
 }
 
 async fn update_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -328,7 +334,7 @@ async fn update_form(
 }
 
 async fn reset_password_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -340,7 +346,7 @@ async fn reset_password_form(
 }
 
 async fn reset_totp_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -352,7 +358,7 @@ async fn reset_totp_form(
 }
 
 async fn delete_form(
-    State(state): State<AppState>,
+    State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,

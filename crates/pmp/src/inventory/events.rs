@@ -10,13 +10,18 @@ use axum::routing::get;
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::guests::list::visible;
-use crate::http::AppState;
-use crate::http::access::{Access, Routes};
+use crate::access::routes::{Access, Routes};
 use crate::identity::principal::Principal;
+use crate::inventory::InventoryState;
+use crate::inventory::visible;
+use axum::extract::FromRef;
 
 /// The stream's route.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new().add(
         "/api/v1/inventory/events",
         &["GET"],
@@ -26,10 +31,10 @@ pub fn routes() -> Routes {
 }
 
 async fn events(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let inventory = state.inventory().clone();
+    let inventory = state.inventory.clone();
     let busy = inventory.watch();
     let changes = inventory.subscribe();
     let grants = principal.grants;

@@ -1,12 +1,12 @@
-//! The live inventory: one poller per server reads `/cluster/resources` (one call for the
-//! whole cluster, never a call per guest) and keeps the result in a cache every reader
-//! shares, with the server's health said plainly (up, degraded, unreachable, certificate
+//! The live inventory: one poller per server (`servers::poller`) reads `/cluster/resources`
+//! (one call for the whole cluster, never a call per guest) and keeps the result here, in a
+//! cache every reader shares, with the server's health said plainly (up, degraded, unreachable, certificate
 //! changed, disabled). Changes are announced on a broadcast channel that the live pages
 //! follow. Polls are frequent while someone watches or a job runs, rare otherwise, and back
 //! off while PVE is unhealthy.
 
 mod events;
-mod poller;
+mod placement;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +17,17 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
 pub use events::routes;
-pub use poller::{start, supervise};
+
+/// The live inventory and the database beside it: what views that place guests on their
+/// node and pool use (administration, schedules, live events).
+#[derive(Debug, Clone)]
+pub struct InventoryState {
+    /// The database.
+    pub db: crate::db::Db,
+    /// The live inventory.
+    pub inventory: Inventory,
+}
+pub use placement::{target, visible};
 
 /// How often to poll.
 #[derive(Debug, Clone, Copy)]
@@ -215,7 +225,7 @@ impl Inventory {
     }
 
     /// Stores a new state for `server` and announces it when it changed.
-    fn publish(&self, server: &str, mut state: ServerState) {
+    pub fn publish(&self, server: &str, mut state: ServerState) {
         let mut servers = self
             .shared
             .servers
@@ -234,7 +244,7 @@ impl Inventory {
     }
 
     /// Forgets `server` (it was removed).
-    fn forget(&self, server: &str) {
+    pub fn forget(&self, server: &str) {
         let mut servers = self
             .shared
             .servers
@@ -243,6 +253,31 @@ impl Inventory {
         servers.remove(server);
         drop(servers);
         let _ = self.shared.changes.send(server.to_owned());
+    }
+
+    /// How long the supervisor waits between looks for new servers.
+    pub fn idle(&self) -> Duration {
+        self.shared.settings.idle
+    }
+
+    /// Claims the one poller slot of `server`: false when a poller already runs for it.
+    pub fn claim(&self, server: &str) -> bool {
+        let mut running = self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        running.insert(server.to_owned())
+    }
+
+    /// Gives `server`'s poller slot back (its poller ended).
+    pub fn release(&self, server: &str) {
+        let mut running = self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        running.remove(server);
     }
 
     /// Announcements of changed servers (their ids).
@@ -286,13 +321,14 @@ impl Inventory {
         }
     }
 
-    fn notify(&self, server: &str) -> Arc<Notify> {
+    /// What wakes `server`'s poller early (a nudge).
+    pub fn notify(&self, server: &str) -> Arc<Notify> {
         let mut nudges = self.shared.nudges.lock().unwrap_or_else(|e| e.into_inner());
         nudges.entry(server.to_owned()).or_default().clone()
     }
 
     /// How long `server`'s poller waits before its next poll.
-    fn interval(&self, server: &str, failures: u32) -> Duration {
+    pub fn interval(&self, server: &str, failures: u32) -> Duration {
         let settings = self.shared.settings;
         if failures > 0 {
             return settings

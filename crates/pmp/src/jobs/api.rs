@@ -15,14 +15,20 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::access::routes::{Access, Routes};
+use crate::db::Db;
+use crate::http::AppError;
 use crate::identity::principal::Principal;
 use crate::jobs::queue::{self, Job, State as JobState};
 use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
+use axum::extract::FromRef;
 
 /// Job API routes; each answers only about jobs the caller may see.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+{
     Routes::new()
         .add("/api/v1/jobs", &["GET"], Access::SignedIn, get(list))
         .add("/api/v1/jobs/{id}", &["GET"], Access::SignedIn, get(detail))
@@ -72,7 +78,7 @@ struct Page {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Page>, AppError> {
@@ -92,18 +98,16 @@ async fn list(
         user: filter.user.as_deref(),
         limit,
     };
-    let items = listing(state.db(), Caller::from(&principal), selected).await?;
+    let items = listing(&db, Caller::from(&principal), selected).await?;
     Ok(Json(Page { items }))
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, AppError> {
-    Ok(Json(
-        visible(state.db(), Caller::from(&principal), &id).await?,
-    ))
+    Ok(Json(visible(&db, Caller::from(&principal), &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -119,13 +123,13 @@ struct Line {
 }
 
 async fn log(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     Query(after): Query<After>,
 ) -> Result<Json<Vec<Line>>, AppError> {
-    let job = visible(state.db(), Caller::from(&principal), &id).await?;
-    let lines = queue::log_lines(state.db(), &job.id, after.after)
+    let job = visible(&db, Caller::from(&principal), &id).await?;
+    let lines = queue::log_lines(&db, &job.id, after.after)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(
@@ -139,13 +143,13 @@ async fn log(
 /// Streams `state` events (the job) and `log` events (lines after `?after=`) until the job
 /// is final.
 async fn events(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     Query(start): Query<After>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let job = visible(state.db(), Caller::from(&principal), &id).await?;
-    let db = state.db().clone();
+    let job = visible(&db, Caller::from(&principal), &id).await?;
+    let db = db.clone();
     let stream = futures_util::stream::unfold(
         (db, job.id, start.after.max(0), None::<String>, false),
         |(db, id, after, last, done)| async move {
@@ -178,11 +182,11 @@ async fn events(
 }
 
 async fn cancel(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    cancel_job(state.db(), Caller::from(&principal), &id).await?;
+    cancel_job(&db, Caller::from(&principal), &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -192,10 +196,10 @@ struct Retried {
 }
 
 async fn retry(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let id = retry_job(state.db(), Caller::from(&principal), &id).await?;
+    let id = retry_job(&db, Caller::from(&principal), &id).await?;
     Ok((StatusCode::CREATED, Json(Retried { id })).into_response())
 }

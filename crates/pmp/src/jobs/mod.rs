@@ -10,6 +10,10 @@ pub mod visibility;
 pub mod worker;
 
 /// Job routes.
-pub fn routes() -> crate::http::access::Routes {
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::db::Db: axum::extract::FromRef<S>,
+{
     api::routes().merge(page::routes())
 }

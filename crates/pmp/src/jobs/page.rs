@@ -11,16 +11,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::access::routes::{Access, Routes};
+use crate::db::Db;
+use crate::http::AppError;
 use crate::identity::guard::Viewer;
 use crate::jobs::queue::{self, Job, State as JobState};
 use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
+use axum::extract::FromRef;
 
 /// Job pages; each shows only jobs the person may see.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+{
     Routes::new()
         .add("/jobs", &["GET"], Access::SignedIn, get(list))
         .add("/jobs/{id}", &["GET"], Access::SignedIn, get(detail))
@@ -86,7 +92,7 @@ struct Filter {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     viewer: Viewer,
     Query(filter): Query<Filter>,
 ) -> Result<Response, PageError> {
@@ -98,7 +104,7 @@ async fn list(
         limit: 200,
         ..JobFilter::default()
     };
-    let jobs = listing(state.db(), Caller::from(&viewer), selected)
+    let jobs = listing(&db, Caller::from(&viewer), selected)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let states = [
@@ -121,16 +127,14 @@ async fn list(
 }
 
 async fn show(
-    state: &AppState,
+    db: &Db,
     viewer: &Viewer,
     id: &str,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    let job = visible(state.db(), Caller::from(viewer), id)
-        .await
-        .map_err(fail)?;
-    let lines = queue::log_lines(state.db(), &job.id, 0)
+    let job = visible(db, Caller::from(viewer), id).await.map_err(fail)?;
+    let lines = queue::log_lines(db, &job.id, 0)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;
     let last_seq = lines.last().map_or(0, |(seq, _)| *seq);
@@ -158,11 +162,11 @@ async fn show(
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    show(&state, &viewer, &id, None).await
+    show(&db, &viewer, &id, None).await
 }
 
 #[derive(Deserialize)]
@@ -172,7 +176,7 @@ struct CsrfForm {
 }
 
 async fn cancel(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -181,15 +185,15 @@ async fn cancel(
     viewer
         .session
         .check_form(&headers, &input.csrf, &viewer.shell, "job cancellation")?;
-    match cancel_job(state.db(), Caller::from(&viewer), &id).await {
+    match cancel_job(&db, Caller::from(&viewer), &id).await {
         Ok(()) => Ok(Redirect::to(&format!("/jobs/{id}")).into_response()),
-        Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
+        Err(AppError::Conflict(why)) => show(&db, &viewer, &id, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
     }
 }
 
 async fn retry(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -198,9 +202,9 @@ async fn retry(
     viewer
         .session
         .check_form(&headers, &input.csrf, &viewer.shell, "job retry")?;
-    match retry_job(state.db(), Caller::from(&viewer), &id).await {
+    match retry_job(&db, Caller::from(&viewer), &id).await {
         Ok(new) => Ok(Redirect::to(&format!("/jobs/{new}")).into_response()),
-        Err(AppError::Conflict(why)) => show(&state, &viewer, &id, Some(why)).await,
+        Err(AppError::Conflict(why)) => show(&db, &viewer, &id, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
     }
 }

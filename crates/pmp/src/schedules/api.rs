@@ -10,20 +10,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
-use crate::guests::list::target;
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
 use crate::identity::principal::Principal;
 use crate::ids::{PoolId, ServerId, printable_name};
+use crate::inventory::InventoryState;
+use crate::inventory::target;
 use crate::jobs::queue::now_ms;
 use crate::jobs::visibility::Caller;
 use crate::schedules::cron::{Cron, local, zone};
 use crate::schedules::fire::{next_run, operation};
 use crate::schedules::store::{self, Action, Schedule};
+use axum::extract::FromRef;
 
 /// Schedule routes: each handler answers only about schedules the caller may see.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/api/v1/schedules",
@@ -96,8 +102,11 @@ fn sees(caller: Caller<'_>, schedule: &Schedule) -> bool {
 }
 
 /// Visible schedules.
-pub async fn visible_list(state: &AppState, caller: Caller<'_>) -> Result<Vec<View>, AppError> {
-    let all = store::list(state.db()).await.map_err(AppError::internal)?;
+pub async fn visible_list(
+    state: &InventoryState,
+    caller: Caller<'_>,
+) -> Result<Vec<View>, AppError> {
+    let all = store::list(&state.db).await.map_err(AppError::internal)?;
     Ok(all
         .into_iter()
         .filter(|s| sees(caller, s))
@@ -106,7 +115,7 @@ pub async fn visible_list(state: &AppState, caller: Caller<'_>) -> Result<Vec<Vi
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
 ) -> Result<Json<Vec<View>>, AppError> {
     Ok(Json(visible_list(&state, (&principal).into()).await?))
@@ -114,12 +123,12 @@ async fn list(
 
 /// The schedule `id` if the caller may see it (and, with `manage`, change it).
 pub async fn find(
-    state: &AppState,
+    state: &InventoryState,
     caller: Caller<'_>,
     id: &str,
     manage: bool,
 ) -> Result<Schedule, AppError> {
-    let schedule = store::get(state.db(), id)
+    let schedule = store::get(&state.db, id)
         .await
         .map_err(AppError::internal)?
         .filter(|s| sees(caller, s))
@@ -141,7 +150,7 @@ pub async fn find(
 
 /// Pauses or resumes `id`.
 pub async fn set_enabled(
-    state: &AppState,
+    state: &InventoryState,
     caller: Caller<'_>,
     id: &str,
     enabled: bool,
@@ -150,23 +159,23 @@ pub async fn set_enabled(
     let next = enabled
         .then(|| next_run(&schedule.cron, &schedule.timezone, now_ms()))
         .flatten();
-    store::set_enabled(state.db(), id, enabled, next)
+    store::set_enabled(&state.db, id, enabled, next)
         .await
         .map_err(AppError::internal)?;
     Ok(())
 }
 
 /// Deletes `id`.
-pub async fn delete(state: &AppState, caller: Caller<'_>, id: &str) -> Result<(), AppError> {
+pub async fn delete(state: &InventoryState, caller: Caller<'_>, id: &str) -> Result<(), AppError> {
     find(state, caller, id, true).await?;
-    store::delete(state.db(), id)
+    store::delete(&state.db, id)
         .await
         .map_err(AppError::internal)?;
     Ok(())
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<View>, AppError> {
@@ -176,7 +185,7 @@ async fn detail(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
@@ -185,7 +194,7 @@ async fn remove(
 }
 
 async fn pause(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<View>, AppError> {
@@ -194,7 +203,7 @@ async fn pause(
 }
 
 async fn resume(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<View>, AppError> {
@@ -232,7 +241,11 @@ pub struct NewSchedule {
 }
 
 /// Checks a new schedule and that its creator may do what it does to each target.
-fn check(state: &AppState, caller: Caller<'_>, body: &NewSchedule) -> Result<String, AppError> {
+fn check(
+    state: &InventoryState,
+    caller: Caller<'_>,
+    body: &NewSchedule,
+) -> Result<String, AppError> {
     let bad = |m: &str| AppError::BadRequest(m.to_owned());
     let name = printable_name(&body.name, 64)
         .ok_or_else(|| bad("a schedule name is 1 to 64 printable characters"))?;
@@ -286,7 +299,7 @@ fn check(state: &AppState, caller: Caller<'_>, body: &NewSchedule) -> Result<Str
     let grants = caller.grants;
     for guest in &action.guests {
         let row = state
-            .inventory()
+            .inventory
             .guest(&guest.server, guest.vmid)
             .ok_or(AppError::NotFound)?;
         let place = target(&row).ok_or(AppError::NotFound)?;
@@ -313,14 +326,14 @@ fn check(state: &AppState, caller: Caller<'_>, body: &NewSchedule) -> Result<Str
 
 /// Checks and stores a new schedule; returns it.
 pub async fn create_schedule(
-    state: &AppState,
+    state: &InventoryState,
     caller: Caller<'_>,
     body: &NewSchedule,
 ) -> Result<Schedule, AppError> {
     let name = check(state, caller, body)?;
     let next = next_run(&body.cron, &body.timezone, now_ms());
     let id = store::insert(
-        state.db(),
+        &state.db,
         &name,
         &body.cron,
         &body.timezone,
@@ -330,19 +343,24 @@ pub async fn create_schedule(
     )
     .await
     .map_err(AppError::internal)?;
-    store::get(state.db(), &id)
+    store::get(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     ApiJson(body): ApiJson<NewSchedule>,
 ) -> Result<Response, AppError> {
     let result = create_schedule(&state, (&principal).into(), &body).await;
-    let schedule =
-        crate::http::access::audited(&state, &principal, "POST /api/v1/schedules", result).await?;
+    let schedule = crate::identity::principal::audited(
+        &state.db,
+        &principal,
+        "POST /api/v1/schedules",
+        result,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(schedule))).into_response())
 }

@@ -9,6 +9,10 @@ mod page;
 pub mod store;
 
 /// Schedule routes.
-pub fn routes() -> crate::http::access::Routes {
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::inventory::InventoryState: axum::extract::FromRef<S>,
+{
     api::routes().merge(page::routes())
 }

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, FormFields, form_value};
+use crate::access::routes::{Access, Routes};
+use crate::http::{AppError, FormFields, form_value};
 use crate::identity::guard::Viewer;
+use crate::inventory::InventoryState;
 use crate::jobs::visibility::Caller;
 use crate::schedules::api::{
     NewSchedule, View, create_schedule, delete, set_enabled, visible_list,
@@ -20,9 +21,14 @@ use crate::schedules::api::{
 use crate::schedules::store::{Action, GuestTarget, PoolTarget};
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Schedule pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/schedules",
@@ -47,7 +53,7 @@ struct ListPage {
 }
 
 async fn page(
-    state: &AppState,
+    state: &InventoryState,
     viewer: &Viewer,
     error: Option<String>,
 ) -> Result<Response, PageError> {
@@ -69,7 +75,7 @@ async fn page(
     )
 }
 
-async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+async fn list(State(state): State<InventoryState>, viewer: Viewer) -> Result<Response, PageError> {
     page(&state, &viewer, None).await
 }
 
@@ -134,7 +140,7 @@ fn parse(fields: &FormFields) -> Result<NewSchedule, String> {
 }
 
 async fn add(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     headers: HeaderMap,
     Form(fields): Form<FormFields>,
@@ -173,7 +179,7 @@ struct CsrfForm {
 }
 
 async fn change(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     headers: HeaderMap,
     Path((id, change)): Path<(String, String)>,

@@ -10,22 +10,28 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
 use crate::identity::principal::Principal;
 use crate::ids::ServerId;
 use crate::inventory::Health;
+use crate::servers::ServersState;
 use crate::servers::connect::{self, ConnectError};
 use crate::servers::onboarding::{self, NewServer};
 use crate::servers::store::{self, Server};
+use axum::extract::FromRef;
 
 const MANAGE: Access = Access::Privilege(Privilege::ServerManage);
 const MANAGE_ONE: Access = Access::OnServer(Privilege::ServerManage);
 
 /// Server routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     Routes::new()
         .add("/api/v1/servers", &["GET"], Access::SignedIn, get(list))
         .add("/api/v1/servers", &["POST"], MANAGE, post(create))
@@ -65,8 +71,8 @@ pub struct ServerView {
     pub guests: usize,
 }
 
-fn view(state: &AppState, server: Server) -> ServerView {
-    let live = state.inventory().server(&server.id);
+fn view(state: &ServersState, server: Server) -> ServerView {
+    let live = state.inventory.server(&server.id);
     ServerView {
         health: live.as_ref().map_or(Health::Unknown, |s| s.health.clone()),
         guests: live.map_or(0, |s| s.guests.len()),
@@ -79,10 +85,14 @@ fn server_id(raw: &str) -> Result<ServerId, AppError> {
 }
 
 /// Records a server change in the security events.
-pub async fn record(state: &AppState, principal: &Principal, detail: &str) -> Result<(), AppError> {
+pub async fn record(
+    state: &ServersState,
+    principal: &Principal,
+    detail: &str,
+) -> Result<(), AppError> {
     let subject = Subject::user(&principal.user.id, &principal.user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::ServerChanged,
         subject,
         &principal.client,
@@ -107,9 +117,9 @@ fn connect_error(e: ConnectError) -> AppError {
 
 /// The pinned client for the server a request path names: 404 for a malformed or unknown
 /// id, 502 when PVE cannot be reached, 500 when the stored credentials cannot be opened.
-pub async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppError> {
+pub async fn client(state: &ServersState, server: &str) -> Result<pve::Client, AppError> {
     let id = ServerId::parse(server).map_err(|_| AppError::NotFound)?;
-    let (_, client) = connect::open(state.db(), state.keys(), &id)
+    let (_, client) = connect::open(&state.db, &state.keys, &id)
         .await
         .map_err(connect_error)?
         .ok_or(AppError::NotFound)?;
@@ -117,10 +127,10 @@ pub async fn client(state: &AppState, server: &str) -> Result<pve::Client, AppEr
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
 ) -> Result<Json<Vec<ServerView>>, AppError> {
-    let servers = store::list(state.db()).await.map_err(AppError::internal)?;
+    let servers = store::list(&state.db).await.map_err(AppError::internal)?;
     let visible = servers
         .into_iter()
         .filter(|s| {
@@ -137,11 +147,11 @@ async fn list(
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path(raw): Path<String>,
 ) -> Result<Json<ServerView>, AppError> {
     let id = server_id(&raw)?;
-    let server = store::get(state.db(), &id)
+    let server = store::get(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
@@ -174,7 +184,7 @@ async fn probe(ApiJson(body): ApiJson<ProbeRequest>) -> Result<Json<Probed>, App
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     ApiJson(body): ApiJson<NewServer>,
 ) -> Result<Response, AppError> {
@@ -204,7 +214,7 @@ struct Update {
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<Update>,
@@ -228,41 +238,41 @@ async fn update(
     if credentials.any() {
         // New credentials are tried against the server (pinned as stored) before they are kept.
         let auth = onboarding::checked_credentials(&credentials)?;
-        let server = store::get(state.db(), &id)
+        let server = store::get(&state.db, &id)
             .await
             .map_err(AppError::internal)?
             .ok_or(AppError::NotFound)?;
         let client = connect::client_for(&server, auth.to_pve()).map_err(connect_error)?;
         client.version().await.map_err(|e| upstream(&e))?;
-        store::set_auth(state.db(), state.keys(), &id, &auth)
+        store::set_auth(&state.db, &state.keys, &id, &auth)
             .await
             .map_err(AppError::internal)?;
     }
-    if !store::update(state.db(), &id, name.as_deref(), body.enabled)
+    if !store::update(&state.db, &id, name.as_deref(), body.enabled)
         .await
         .map_err(AppError::internal)?
     {
         return Err(AppError::NotFound);
     }
     record(&state, &principal, &format!("server {id} updated")).await?;
-    state.inventory().nudge(id.as_str());
+    state.inventory.nudge(id.as_str());
     detail(State(state), Path(raw)).await
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let id = server_id(&raw)?;
-    if !store::delete(state.db(), &id)
+    if !store::delete(&state.db, &id)
         .await
         .map_err(AppError::internal)?
     {
         return Err(AppError::NotFound);
     }
     record(&state, &principal, &format!("server {id} removed")).await?;
-    state.inventory().nudge(id.as_str());
+    state.inventory.nudge(id.as_str());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,7 +285,7 @@ struct Pin {
 
 /// Confirms a member's new certificate after a rotation.
 async fn pin(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     principal: Principal,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<Pin>,
@@ -285,7 +295,7 @@ async fn pin(
         .fingerprint
         .parse()
         .map_err(|e: pve::FingerprintError| AppError::BadRequest(e.to_string()))?;
-    let server = store::get(state.db(), &id)
+    let server = store::get(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
@@ -296,7 +306,7 @@ async fn pin(
                 body.member.chars().take(64).collect::<String>()
             ))
         })?;
-    store::replace_members(state.db(), &id, &members)
+    store::replace_members(&state.db, &id, &members)
         .await
         .map_err(AppError::internal)?;
     record(
@@ -308,17 +318,17 @@ async fn pin(
         ),
     )
     .await?;
-    state.inventory().nudge(id.as_str());
+    state.inventory.nudge(id.as_str());
     detail(State(state), Path(raw)).await
 }
 
 /// Re-runs the connection and permission self-test.
 async fn check(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let id = server_id(&raw)?;
-    let (server, client) = connect::open(state.db(), state.keys(), &id)
+    let (server, client) = connect::open(&state.db, &state.keys, &id)
         .await
         .map_err(connect_error)?
         .ok_or(AppError::NotFound)?;

@@ -11,9 +11,37 @@ mod page;
 pub mod storage;
 pub mod store;
 
+mod poller;
+
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::inventory::Inventory;
+use crate::secrets::Keys;
+use crate::ui::chart::RrdCache;
+
 pub use api::{client, record, upstream};
+pub use poller::{start, supervise};
+
+/// What the features that reach Proxmox VE use (servers, and guests on them): the database,
+/// the key that opens the sealed credentials, the live inventory and the shared graph cache.
+#[derive(Debug, Clone)]
+pub struct ServersState {
+    /// The database.
+    pub db: Db,
+    /// The data key.
+    pub keys: Arc<Keys>,
+    /// The live inventory of every server.
+    pub inventory: Inventory,
+    /// Graph data shared by every viewer for a short while.
+    pub rrd: Arc<RrdCache>,
+}
 
 /// Server routes.
-pub fn routes() -> crate::http::access::Routes {
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: axum::extract::FromRef<S>,
+{
     api::routes().merge(page::routes()).merge(storage::routes())
 }

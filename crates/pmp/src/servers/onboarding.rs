@@ -6,8 +6,9 @@
 
 use serde::Deserialize;
 
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
 use crate::ids::{ServerId, printable_name};
+use crate::servers::ServersState;
 use crate::servers::connect;
 use crate::servers::store::{self, NewAuth, Server};
 
@@ -143,7 +144,10 @@ pub fn checked_credentials(body: &CredentialFields) -> Result<NewAuth, AppError>
 }
 
 /// Checks, connects, learns and stores; returns the server and its self-test.
-pub async fn add(state: &AppState, body: NewServer) -> Result<(Server, pve::SelfTest), AppError> {
+pub async fn add(
+    state: &ServersState,
+    body: NewServer,
+) -> Result<(Server, pve::SelfTest), AppError> {
     let id = ServerId::parse(&body.id).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let name = printable_name(&body.name, MAX_NAME)
         .ok_or_else(|| AppError::BadRequest(NAME_RULE.to_owned()))?;
@@ -155,7 +159,7 @@ pub async fn add(state: &AppState, body: NewServer) -> Result<(Server, pve::Self
     let url = crate::servers::address::check(&body.url)
         .await
         .map_err(AppError::BadRequest)?;
-    if store::get(state.db(), &id)
+    if store::get(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .is_some()
@@ -168,8 +172,8 @@ pub async fn add(state: &AppState, body: NewServer) -> Result<(Server, pve::Self
         .await
         .map_err(|e| crate::servers::api::upstream(&e))?;
     let inserted = store::insert(
-        state.db(),
-        state.keys(),
+        &state.db,
+        &state.keys,
         &id,
         &name,
         &auth,
@@ -182,13 +186,13 @@ pub async fn add(state: &AppState, body: NewServer) -> Result<(Server, pve::Self
             "a server with the id {id} exists"
         )));
     }
-    crate::inventory::start(
-        state.inventory(),
-        state.db().clone(),
-        state.shared_keys(),
+    crate::servers::start(
+        &state.inventory,
+        state.db.clone(),
+        state.keys.clone(),
         id.clone(),
     );
-    let server = store::get(state.db(), &id)
+    let server = store::get(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;

@@ -12,23 +12,29 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, form_value};
+use crate::http::{AppError, Client, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::ids::ServerId;
 use crate::inventory::Health;
+use crate::servers::ServersState;
 use crate::servers::onboarding::{self, NewServer};
 use crate::servers::store::{self, Server};
 use crate::servers::{address, connect};
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 const MANAGE: Access = Access::Privilege(Privilege::ServerManage);
 
 /// Server pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     Routes::new()
         .add("/servers", &["GET"], Access::SignedIn, get(list))
         .add("/servers", &["POST"], MANAGE, post(add))
@@ -63,8 +69,8 @@ struct ListPage {
     error: Option<String>,
 }
 
-fn row(state: &AppState, server: Server) -> Row {
-    let live = state.inventory().server(&server.id);
+fn row(state: &ServersState, server: Server) -> Row {
+    let live = state.inventory.server(&server.id);
     Row {
         health: live.as_ref().map_or(Health::Unknown, |s| s.health.clone()),
         guests: live.map_or(0, |s| s.guests.len()),
@@ -73,12 +79,12 @@ fn row(state: &AppState, server: Server) -> Row {
 }
 
 async fn page(
-    state: &AppState,
+    state: &ServersState,
     viewer: &Viewer,
     probed: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let servers = store::list(state.db())
+    let servers = store::list(&state.db)
         .await
         .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
     let rows = servers
@@ -114,12 +120,12 @@ async fn page(
     )
 }
 
-async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
+async fn list(State(state): State<ServersState>, viewer: Viewer) -> Result<Response, PageError> {
     page(&state, &viewer, None, None).await
 }
 
 async fn probe(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     headers: HeaderMap,
     Form(fields): Form<FormFields>,
@@ -145,7 +151,7 @@ fn optional(fields: &FormFields, name: &str) -> Option<String> {
 }
 
 async fn add(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -174,7 +180,7 @@ async fn add(
         Ok((server, _)) => {
             let subject = Subject::user(&viewer.user.id, &viewer.user.username);
             let detail = format!("server {} added", server.id);
-            events::record(state.db(), Kind::ServerChanged, subject, &client, &detail)
+            events::record(&state.db, Kind::ServerChanged, subject, &client, &detail)
                 .await
                 .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
             Ok(Redirect::to(&format!("/servers/{}?check=1", server.id)).into_response())
@@ -208,14 +214,14 @@ struct DetailQuery {
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     Path(raw): Path<String>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let id = ServerId::parse(&raw).map_err(|_| fail(AppError::NotFound))?;
-    let server = store::get(state.db(), &id)
+    let server = store::get(&state.db, &id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?
         .ok_or_else(|| fail(AppError::NotFound))?;
@@ -225,7 +231,7 @@ async fn detail(
         .is_ok();
     let (mut self_test, mut problem) = (None, None);
     if q.check == Some(1) && may_manage {
-        match connect::open(state.db(), state.keys(), &id).await {
+        match connect::open(&state.db, &state.keys, &id).await {
             Ok(Some((record, client))) => match client
                 .permission_self_test(&record.auth_id, &pve::Feature::ALL)
                 .await
@@ -258,25 +264,25 @@ async fn detail(
 
 /// CPU and memory graphs of each online node over the last hour, from cached RRD data; a node
 /// PVE cannot answer for is left out (the health line already says why).
-async fn node_graphs(state: &AppState, id: &ServerId) -> Vec<(String, String, String)> {
-    let Some(live) = state.inventory().server(id.as_str()) else {
+async fn node_graphs(state: &ServersState, id: &ServerId) -> Vec<(String, String, String)> {
+    let Some(live) = state.inventory.server(id.as_str()) else {
         return Vec::new();
     };
-    let client = match connect::open(state.db(), state.keys(), id).await {
+    let client = match connect::open(&state.db, &state.keys, id).await {
         Ok(Some((_, client))) => client,
         _ => return Vec::new(),
     };
     let mut graphs = Vec::new();
     for node in live.nodes.iter().filter(|n| n.status == "online") {
         let key = format!("{id}/{}", node.name);
-        let points = match state.rrd().get(&key, 0, "hour") {
+        let points = match state.rrd.get(&key, 0, "hour") {
             Some(points) => points,
             None => match client
                 .node_rrd(&node.name, pve::Timeframe::Hour, false)
                 .await
             {
                 Ok(points) => {
-                    state.rrd().put(&key, 0, "hour", points.clone());
+                    state.rrd.put(&key, 0, "hour", points.clone());
                     points
                 }
                 Err(_) => continue,
@@ -300,7 +306,7 @@ async fn node_graphs(state: &AppState, id: &ServerId) -> Vec<(String, String, St
 }
 
 async fn pin(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -319,7 +325,7 @@ async fn pin(
         .parse()
         .map_err(|_| fail(AppError::BadRequest("not a fingerprint".to_owned())))?;
     let url = form_value(&fields, "member");
-    let server = store::get(state.db(), &id)
+    let server = store::get(&state.db, &id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?
         .ok_or_else(|| fail(AppError::NotFound))?;
@@ -329,12 +335,12 @@ async fn pin(
                 "the server has no such member".to_owned(),
             ))
         })?;
-    store::replace_members(state.db(), &id, &members)
+    store::replace_members(&state.db, &id, &members)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;
     let subject = Subject::user(&viewer.user.id, &viewer.user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::ServerChanged,
         subject,
         &client,
@@ -342,6 +348,6 @@ async fn pin(
     )
     .await
     .map_err(|e| fail(AppError::internal(e)))?;
-    state.inventory().nudge(id.as_str());
+    state.inventory.nudge(id.as_str());
     Ok(Redirect::to(&format!("/servers/{id}")).into_response())
 }

@@ -13,14 +13,20 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::access::Privilege;
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::access::routes::{Access, Routes};
+use crate::http::AppError;
 use crate::ids::Node;
 use crate::jobs::queue::now_ms;
+use crate::servers::ServersState;
 use crate::servers::{client, upstream};
+use axum::extract::FromRef;
 
 /// Storage routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ServersState: FromRef<S>,
+{
     let view = Access::OnServer(Privilege::ServerView);
     Routes::new()
         .add(
@@ -62,13 +68,10 @@ struct NodeStorage {
 }
 
 async fn storages(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path(server): Path<String>,
 ) -> Result<Response, AppError> {
-    let live = state
-        .inventory()
-        .server(&server)
-        .ok_or(AppError::NotFound)?;
+    let live = state.inventory.server(&server).ok_or(AppError::NotFound)?;
     let pve = client(&state, &server).await?;
     let mut rows = Vec::new();
     for node in live.nodes.iter().filter(|n| n.status == "online") {
@@ -116,7 +119,7 @@ fn volume(c: &pve::StorageContent) -> serde_json::Value {
 }
 
 async fn content(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, node, storage)): Path<(String, String, String)>,
 ) -> Result<Response, AppError> {
     let node = Node::parse(&node).map_err(|_| AppError::NotFound)?;
@@ -160,13 +163,10 @@ pub async fn backups_on(
 /// The guest's backups on every storage of every online node that holds backups, newest
 /// first, and the age in seconds of the newest.
 async fn backups(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, vmid)): Path<(String, u32)>,
 ) -> Result<Response, AppError> {
-    let live = state
-        .inventory()
-        .server(&server)
-        .ok_or(AppError::NotFound)?;
+    let live = state.inventory.server(&server).ok_or(AppError::NotFound)?;
     let pve = client(&state, &server).await?;
     let mut found: Vec<pve::StorageContent> = Vec::new();
     let mut walked = BTreeSet::new();
@@ -193,7 +193,7 @@ struct MetricsQuery {
 
 /// A node's RRD points (CPU, memory, network) over the time frame.
 async fn node_metrics(
-    State(state): State<AppState>,
+    State(state): State<ServersState>,
     Path((server, node)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<MetricsQuery>,
 ) -> Result<Response, AppError> {

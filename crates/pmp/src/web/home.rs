@@ -5,8 +5,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
 
+use crate::db::Db;
 use crate::identity::sessions::{MaybeSession, Session};
 use crate::identity::{guard, setup};
 use crate::ui::PageError;
@@ -23,11 +24,11 @@ struct Home {
 
 /// Renders the home page.
 pub async fn page(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     MaybeSession(session): MaybeSession,
     shell: Shell,
 ) -> Result<Response, PageError> {
-    let db = state.db();
+    let db = &db;
     if let Some(session) = &session
         && let Some(step) = guard::pending_for(db, session)
             .await

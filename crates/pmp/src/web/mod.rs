@@ -5,11 +5,18 @@ mod home;
 
 use axum::routing::get;
 
-use crate::http::access::{Access, Routes};
+use crate::access::routes::{Access, Routes};
+use crate::db::Db;
 use crate::ui::assets;
+use axum::extract::FromRef;
 
 /// Routes of the shell itself.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+    crate::identity::IdentityState: FromRef<S>,
+{
     Routes::new()
         .add("/", &["GET"], Access::Public, get(home::page))
         .add(

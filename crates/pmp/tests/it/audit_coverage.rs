@@ -59,7 +59,7 @@ async fn entries_of(app: &TestApp, request_id: &str) -> Vec<Entry> {
 async fn every_state_changing_route_leaves_an_audit_entry(engine: Engine) {
     let app = spawn_app(engine).await;
     app.create_admin("root").await;
-    let (_, table) = pmp::http::route_table().into_parts();
+    let (_, table) = pmp::app::route_table().into_parts();
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut checked = 0;
     let mut attributed = 0;

@@ -238,8 +238,14 @@ fn the_check_sees_imports_upwards_and_loops() {
     edge(&mut graph, "inventory", "servers");
     edge(&mut graph, "nowhere", "db");
     let found = violations(&graph).join("\n");
-    assert!(found.contains("`http` (plumbing) imports `guests`"), "{found}");
-    assert!(found.contains("import loop: inventory -> servers"), "{found}");
+    assert!(
+        found.contains("`http` (plumbing) imports `guests`"),
+        "{found}"
+    );
+    assert!(
+        found.contains("import loop: inventory -> servers"),
+        "{found}"
+    );
     assert!(found.contains("`nowhere` is on no layer"), "{found}");
     assert_eq!(
         named("use crate::{ids::ServerId, http::{AppError, Client}};\n$crate::db::x"),

@@ -27,6 +27,7 @@ mod guests;
 mod headers;
 mod jobs;
 mod jobs_api;
+mod layers;
 mod login;
 mod matrix;
 mod metrics;

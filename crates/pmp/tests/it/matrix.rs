@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use pmp::access::Privilege;
-use pmp::http::access::Access;
+use pmp::access::routes::Access;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -128,7 +128,7 @@ async fn every_guest_route_answers_each_principal_as_its_roles_say(engine: Engin
         grant(&app, &root, &id, &path, role).await;
         tokens.insert(*name, token(&app, name).await);
     }
-    let (_, table) = pmp::http::route_table().into_parts();
+    let (_, table) = pmp::app::route_table().into_parts();
     let routes: Vec<(Method, &str, Privilege)> = table
         .iter()
         .filter(|r| r.path.starts_with("/api/v1/guests/{server}/{vmid}"))

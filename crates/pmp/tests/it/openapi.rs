@@ -8,7 +8,7 @@ use crate::support::{Engine, spawn_app};
 
 #[tokio::test]
 async fn the_served_document_matches_the_route_table_and_the_committed_copy() {
-    let document = pmp::http::openapi::document();
+    let document = pmp::app::openapi::document();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         std::fs::write(
@@ -26,7 +26,7 @@ async fn the_served_document_matches_the_route_table_and_the_committed_copy() {
     let app = spawn_app(Engine::Sqlite).await;
     let served: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
     assert_eq!(served, document);
-    let (_, table) = pmp::http::route_table().into_parts();
+    let (_, table) = pmp::app::route_table().into_parts();
     for route in table.iter().filter(|r| r.path.starts_with("/api/")) {
         for method in route.methods {
             let op = &served["paths"][route.path][method.to_ascii_lowercase()];

@@ -1,7 +1,7 @@
 //! The route table is the only way in: every route declares what it requires, the guard
 //! enforces it before any handler runs, and nothing registers a route around the table.
 
-use pmp::http::access::Access;
+use pmp::access::routes::Access;
 use reqwest::{Method, StatusCode};
 
 use crate::support::{Engine, spawn_app};
@@ -17,7 +17,7 @@ async fn every_route_declares_and_enforces_its_access() {
     let app = spawn_app(Engine::Sqlite).await;
     app.create_admin("root").await;
     app.create_user("bob", false).await;
-    let (_, table) = pmp::http::route_table().into_parts();
+    let (_, table) = pmp::app::route_table().into_parts();
     assert!(table.len() >= 30, "{} routes", table.len());
     let cookie = app.sign_in("bob").await;
     let bearer = app.api_token("bob").await["access_token"]
@@ -94,7 +94,7 @@ fn no_route_is_registered_outside_the_table() {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs")
-                && !path.ends_with("http/access.rs")
+                && !path.ends_with("app/routes.rs")
             {
                 let text = std::fs::read_to_string(&path).unwrap();
                 if text.contains(".route(")

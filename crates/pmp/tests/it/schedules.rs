@@ -309,7 +309,7 @@ async fn two_instances_fire_each_tick_exactly_once() {
         task_poll_ms: 50,
         ..pmp::config::Config::default()
     };
-    let second = pmp::server::Portal::start(&config).await.unwrap();
+    let second = pmp::app::portal::Portal::start(&config).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let body = json!({
         "name": "every second", "cron": "* * * * * *", "timezone": "UTC",

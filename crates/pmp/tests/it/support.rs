@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Once;
 
+use pmp::app::portal::Portal;
 use pmp::config::Config;
 use pmp::db::{DatabaseUrl, Db, PoolSettings};
-use pmp::server::Portal;
 use sqlx::Connection as _;
 
 /// Which database engine a test runs on.

@@ -271,7 +271,7 @@ async fn two_instances_on_one_database_send_each_entry_once() {
         .local_addr()
         .unwrap()
         .port();
-    let target: pmp::audit::syslog::Target = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+    let target: pmp::config::syslog::Target = format!("tcp://127.0.0.1:{port}").parse().unwrap();
     let first = target.clone();
     let app = spawn_app_with(Engine::Postgres, |c| c.syslog_target = Some(first)).await;
     cursor_ready(&app).await;
@@ -282,7 +282,7 @@ async fn two_instances_on_one_database_send_each_entry_once() {
         syslog_target: Some(target),
         ..pmp::config::Config::default()
     };
-    let second = pmp::server::Portal::start(&config).await.unwrap();
+    let second = pmp::app::portal::Portal::start(&config).await.unwrap();
     let start = cursor(&app).await;
     for i in 0..5 {
         failed_login(&app, &format!("twice{i}"), "probe").await;

@@ -12,19 +12,25 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::access::admin::{self, Entry, Group, Role};
+use crate::access::routes::{Access, Routes};
 use crate::access::{AclPath, Privilege, Target, store};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState, Client, FormFields, form_value};
+use crate::http::{AppError, Client, FormFields, form_value};
 use crate::identity::guard::Viewer;
 use crate::identity::users::{self, User};
+use crate::inventory::InventoryState;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 const MANAGE: Access = Access::Privilege(Privilege::UserManage);
 
 /// Access-administration pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new()
         .add("/access", &["GET"], MANAGE, get(page))
         .add("/access/roles", &["POST"], MANAGE, post(create_role))
@@ -88,14 +94,14 @@ struct Question {
 }
 
 async fn show(
-    state: &AppState,
+    state: &InventoryState,
     viewer: &Viewer,
     question: Question,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let fail =
         |e: crate::db::DbError| PageError::in_shell(AppError::internal(e), viewer.shell.clone());
-    let db = state.db();
+    let db = &state.db;
     let users = users::list(db).await.map_err(fail)?;
     let asked = AclPath::parse(&question.path);
     let on_path = asked.is_ok();
@@ -130,7 +136,7 @@ async fn show(
 }
 
 async fn explain(
-    state: &AppState,
+    state: &InventoryState,
     user: &User,
     path: AclPath,
 ) -> Result<Vec<Effective>, crate::db::DbError> {
@@ -138,13 +144,13 @@ async fn explain(
     // for the guest's own routes.
     let placed = match &path {
         AclPath::Guest(g) => state
-            .inventory()
+            .inventory
             .guest(g.server.as_str(), g.vmid.get())
-            .and_then(|row| crate::guests::list::target(&row)),
+            .and_then(|row| crate::inventory::target(&row)),
         _ => None,
     };
     let target = placed.unwrap_or_else(|| Target::from(path));
-    let grants = store::grants_of(state.db(), &user.id).await?;
+    let grants = store::grants_of(&state.db, &user.id).await?;
     Ok(grants
         .effective(&target)
         .into_iter()
@@ -167,7 +173,7 @@ async fn explain(
 }
 
 async fn page(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     Query(question): Query<Question>,
 ) -> Result<Response, PageError> {
@@ -177,7 +183,7 @@ async fn page(
 /// Records a change that was made, and shows the page again (with the refusal when the
 /// change was refused).
 async fn act(
-    state: &AppState,
+    state: &InventoryState,
     viewer: &Viewer,
     client: &Client,
     change: Result<String, admin::AdminError>,
@@ -185,7 +191,7 @@ async fn act(
     match change {
         Ok(detail) => {
             let subject = Subject::user(&viewer.user.id, &viewer.user.username);
-            events::record(state.db(), Kind::AccessChanged, subject, client, &detail)
+            events::record(&state.db, Kind::AccessChanged, subject, client, &detail)
                 .await
                 .map_err(|e| PageError::in_shell(AppError::internal(e), viewer.shell.clone()))?;
             Ok(Redirect::to("/access").into_response())
@@ -219,7 +225,7 @@ where
 }
 
 async fn create_role(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -232,7 +238,7 @@ async fn create_role(
         .collect();
     let change = checked(&viewer, &headers, &fields, || async {
         admin::create_role(
-            state.db(),
+            &state.db,
             form_value(&fields, "name"),
             &privileges.join(","),
         )
@@ -244,7 +250,7 @@ async fn create_role(
 }
 
 async fn delete_role(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -252,7 +258,7 @@ async fn delete_role(
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::delete_role(state.db(), &id)
+        admin::delete_role(&state.db, &id)
             .await
             .map(|()| format!("role {id} deleted"))
     })
@@ -261,14 +267,14 @@ async fn delete_role(
 }
 
 async fn create_group(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::create_group(state.db(), form_value(&fields, "name"))
+        admin::create_group(&state.db, form_value(&fields, "name"))
             .await
             .map(|id| format!("group {id} created"))
     })
@@ -277,7 +283,7 @@ async fn create_group(
 }
 
 async fn delete_group(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -285,7 +291,7 @@ async fn delete_group(
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::delete_group(state.db(), &id)
+        admin::delete_group(&state.db, &id)
             .await
             .map(|()| format!("group {id} deleted"))
     })
@@ -294,7 +300,7 @@ async fn delete_group(
 }
 
 async fn members(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -305,7 +311,7 @@ async fn members(
     let user = form_value(&fields, "user_id");
     let change = checked(&viewer, &headers, &fields, || async {
         let verb = if add { "added to" } else { "removed from" };
-        admin::set_member(state.db(), &id, user, add)
+        admin::set_member(&state.db, &id, user, add)
             .await
             .map(|()| format!("user {user} {verb} group {id}"))
     })
@@ -314,7 +320,7 @@ async fn members(
 }
 
 async fn add_entry(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -329,7 +335,7 @@ async fn add_entry(
     let propagate = form_value(&fields, "propagate") == "on";
     let change = checked(&viewer, &headers, &fields, || async {
         let principal = principal.ok_or(admin::AdminError::Missing("user or group"))?;
-        admin::add_entry(state.db(), principal, path, role, propagate)
+        admin::add_entry(&state.db, principal, path, role, propagate)
             .await
             .map(|id| format!("ACL entry {id}: role {role} on {path}"))
     })
@@ -338,7 +344,7 @@ async fn add_entry(
 }
 
 async fn delete_entry(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     client: Client,
     headers: HeaderMap,
@@ -346,7 +352,7 @@ async fn delete_entry(
     Form(fields): Form<FormFields>,
 ) -> Result<Response, PageError> {
     let change = checked(&viewer, &headers, &fields, || async {
-        admin::remove_entry(state.db(), &id)
+        admin::remove_entry(&state.db, &id)
             .await
             .map(|()| format!("ACL entry {id} removed"))
     })

@@ -7,17 +7,23 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
+use super::api::{Filter, select};
 use crate::access::Privilege;
-use crate::audit::api::{Filter, select};
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::Event;
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
 use crate::identity::guard::Viewer;
+use crate::inventory::InventoryState;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
+use axum::extract::FromRef;
 
 /// Audit pages.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new().add(
         "/audit",
         &["GET"],
@@ -38,7 +44,7 @@ struct ListPage {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     viewer: Viewer,
     Query(mut filter): Query<Filter>,
 ) -> Result<Response, PageError> {
@@ -55,7 +61,7 @@ async fn list(
         )));
     }
     let entries = select(&state, &filter, 200).await.map_err(&fail)?;
-    let users = crate::identity::users::list(state.db())
+    let users = crate::identity::users::list(&state.db)
         .await
         .map_err(|e| fail(AppError::internal(e)))?
         .into_iter()

@@ -10,14 +10,20 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::access::Privilege;
+use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, EVENT_COLUMNS, Event, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{AppError, AppState};
+use crate::http::AppError;
 use crate::identity::principal::Principal;
+use crate::inventory::InventoryState;
 use crate::with_pool;
+use axum::extract::FromRef;
 
 /// Audit routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     let view = Access::Privilege(Privilege::AuditView);
     Routes::new()
         .add("/api/v1/audit", &["GET"], view, get(search))
@@ -53,7 +59,11 @@ pub(crate) struct Filter {
 }
 
 /// The newest entries matching `f`, at most `cap`.
-pub(crate) async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec<Event>, AppError> {
+pub(crate) async fn select(
+    state: &InventoryState,
+    f: &Filter,
+    cap: i64,
+) -> Result<Vec<Event>, AppError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM security_events \
         WHERE ($1 IS NULL OR user_id = $1 OR username = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \
@@ -65,7 +75,7 @@ pub(crate) async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec
         f.q.as_deref()
             .map(|q| format!("%{}%", q.replace(['%', '_'], "")));
     let limit = f.limit.unwrap_or(cap).clamp(1, cap);
-    let rows = with_pool!(state.db(), pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+    let rows = with_pool!(&state.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(f.actor.as_deref())
         .bind(f.action.as_deref())
         .bind(f.from)
@@ -81,7 +91,7 @@ pub(crate) async fn select(state: &AppState, f: &Filter, cap: i64) -> Result<Vec
 }
 
 async fn search(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
     if f.format.is_some() {
@@ -103,7 +113,7 @@ fn cell(text: &str) -> String {
 }
 
 async fn export(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Query(f): Query<Filter>,
 ) -> Result<Response, AppError> {
@@ -121,7 +131,7 @@ async fn export(
     );
     let subject = Subject::user(&principal.user.id, &principal.user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::AuditExported,
         subject,
         &principal.client,

@@ -10,17 +10,23 @@ use axum::routing::{delete, get, patch, put};
 use serde::{Deserialize, Serialize};
 
 use crate::access::admin::{self, AdminError, Entry, Group, Role};
+use crate::access::routes::{Access, Routes};
 use crate::access::{AclPath, Privilege, Target, store};
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::access::{Access, Routes};
-use crate::http::{ApiJson, AppError, AppState};
+use crate::http::{ApiJson, AppError};
 use crate::identity::principal::Principal;
 use crate::identity::users;
+use crate::inventory::InventoryState;
+use axum::extract::FromRef;
 
 const MANAGE: Access = Access::Privilege(Privilege::UserManage);
 
 /// Access-administration API routes.
-pub fn routes() -> Routes {
+pub fn routes<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    InventoryState: FromRef<S>,
+{
     Routes::new()
         .add(
             "/api/v1/roles",
@@ -84,10 +90,14 @@ pub fn admin_error(e: AdminError) -> AppError {
     }
 }
 
-async fn record(state: &AppState, principal: &Principal, detail: String) -> Result<(), AppError> {
+async fn record(
+    state: &InventoryState,
+    principal: &Principal,
+    detail: String,
+) -> Result<(), AppError> {
     let subject = Subject::user(&principal.user.id, &principal.user.username);
     events::record(
-        state.db(),
+        &state.db,
         Kind::AccessChanged,
         subject,
         &principal.client,
@@ -106,9 +116,9 @@ fn created(id: String) -> Response {
     (StatusCode::CREATED, Json(Id { id })).into_response()
 }
 
-async fn list_roles(State(state): State<AppState>) -> Result<Json<Vec<Role>>, AppError> {
+async fn list_roles(State(state): State<InventoryState>) -> Result<Json<Vec<Role>>, AppError> {
     Ok(Json(
-        admin::roles(state.db()).await.map_err(AppError::internal)?,
+        admin::roles(&state.db).await.map_err(AppError::internal)?,
     ))
 }
 
@@ -120,11 +130,11 @@ struct RoleBody {
 }
 
 async fn create_role(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<Response, AppError> {
-    let id = admin::create_role(state.db(), &body.name, &body.privileges.join(","))
+    let id = admin::create_role(&state.db, &body.name, &body.privileges.join(","))
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("role {id} created")).await?;
@@ -132,12 +142,12 @@ async fn create_role(
 }
 
 async fn update_role(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<StatusCode, AppError> {
-    admin::update_role(state.db(), &id, &body.name, &body.privileges.join(","))
+    admin::update_role(&state.db, &id, &body.name, &body.privileges.join(","))
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("role {id} changed")).await?;
@@ -145,22 +155,20 @@ async fn update_role(
 }
 
 async fn delete_role(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::delete_role(state.db(), &id)
+    admin::delete_role(&state.db, &id)
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("role {id} deleted")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_groups(State(state): State<AppState>) -> Result<Json<Vec<Group>>, AppError> {
+async fn list_groups(State(state): State<InventoryState>) -> Result<Json<Vec<Group>>, AppError> {
     Ok(Json(
-        admin::groups(state.db())
-            .await
-            .map_err(AppError::internal)?,
+        admin::groups(&state.db).await.map_err(AppError::internal)?,
     ))
 }
 
@@ -171,11 +179,11 @@ struct GroupBody {
 }
 
 async fn create_group(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<Response, AppError> {
-    let id = admin::create_group(state.db(), &body.name)
+    let id = admin::create_group(&state.db, &body.name)
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("group {id} created")).await?;
@@ -183,11 +191,11 @@ async fn create_group(
 }
 
 async fn delete_group(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::delete_group(state.db(), &id)
+    admin::delete_group(&state.db, &id)
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("group {id} deleted")).await?;
@@ -195,13 +203,13 @@ async fn delete_group(
 }
 
 async fn set_member(
-    state: &AppState,
+    state: &InventoryState,
     principal: &Principal,
     group: &str,
     user: &str,
     member: bool,
 ) -> Result<StatusCode, AppError> {
-    admin::set_member(state.db(), group, user, member)
+    admin::set_member(&state.db, group, user, member)
         .await
         .map_err(admin_error)?;
     let verb = if member { "added to" } else { "removed from" };
@@ -215,7 +223,7 @@ async fn set_member(
 }
 
 async fn add_member(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path((group, user)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
@@ -223,16 +231,16 @@ async fn add_member(
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path((group, user)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     set_member(&state, &principal, &group, &user, false).await
 }
 
-async fn list_acl(State(state): State<AppState>) -> Result<Json<Vec<Entry>>, AppError> {
+async fn list_acl(State(state): State<InventoryState>) -> Result<Json<Vec<Entry>>, AppError> {
     Ok(Json(
-        admin::entries(state.db())
+        admin::entries(&state.db)
             .await
             .map_err(AppError::internal)?,
     ))
@@ -256,7 +264,7 @@ fn yes() -> bool {
 }
 
 async fn add_entry(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     ApiJson(body): ApiJson<EntryBody>,
 ) -> Result<Response, AppError> {
@@ -269,7 +277,7 @@ async fn add_entry(
             ));
         }
     };
-    let id = admin::add_entry(state.db(), who, &body.path, &body.role_id, body.propagate)
+    let id = admin::add_entry(&state.db, who, &body.path, &body.role_id, body.propagate)
         .await
         .map_err(admin_error)?;
     record(
@@ -282,11 +290,11 @@ async fn add_entry(
 }
 
 async fn remove_entry(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::remove_entry(state.db(), &id)
+    admin::remove_entry(&state.db, &id)
         .await
         .map_err(admin_error)?;
     record(&state, &principal, format!("ACL entry {id} removed")).await?;
@@ -316,17 +324,17 @@ struct Reason {
 /// What the user `id` may do on `path`, and which entries grant it. Guests are checked by
 /// their own path; pool and node membership come from the inventory once servers exist.
 async fn effective(
-    State(state): State<AppState>,
+    State(state): State<InventoryState>,
     Path(id): Path<String>,
     Query(query): Query<PathQuery>,
 ) -> Result<Json<Vec<Because>>, AppError> {
-    let user = users::by_id(state.db(), &id)
+    let user = users::by_id(&state.db, &id)
         .await
         .map_err(AppError::internal)?
         .ok_or(AppError::NotFound)?;
     let path = AclPath::parse(&query.path).map_err(|e| AppError::BadRequest(format!("{e}.")))?;
     let target = Target::from(path);
-    let grants = store::grants_of(state.db(), &user.id)
+    let grants = store::grants_of(&state.db, &user.id)
         .await
         .map_err(AppError::internal)?;
     let answer = grants

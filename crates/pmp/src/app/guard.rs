@@ -1,5 +1,5 @@
-//! The route table. A route can only be added together with what it requires (`Access`),
-//! and the requirement is enforced here, before the handler runs: a signed-in caller for
+//! The guard every declared route passes before its handler runs (`access::routes` declares
+//! what each requires): a signed-in caller for
 //! `SignedIn`, and the privilege for `Privilege` (on `/`), `OnServer` (on the server named in
 //! the path) or `OnGuest` (on the guest named in the path, placed by the inventory on its node
 //! and pool), checked with `authorize`, whose proof is left in the request for the handler.
@@ -7,37 +7,25 @@
 //! exist; one they see but may not act on answers 403. Nothing else in the crate registers
 //! routes, and a test walks this table (and the source) to prove it.
 
-use axum::Router;
-use axum::extract::{FromRequestParts, Request};
-use axum::middleware::{self, Next};
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
 
 use axum::extract::RawPathParams;
 use axum::http::request::Parts;
 
+use crate::access::routes::Access;
 use crate::access::{Authorized, Grants, Privilege, Target};
+use crate::app::AppState;
 use crate::audit::events::{self, Kind, Subject};
-use crate::http::{AppError, AppState, Client, Trail};
+use crate::db::Db;
+use crate::http::{AppError, Client, Trail};
+use crate::identity::IdentityState;
 use crate::identity::guard::Viewer;
 use crate::identity::principal::{Principal, Via};
 use crate::ids::{ServerId, Vmid};
+use crate::inventory::Inventory;
 use crate::ui::PageError;
-
-/// What a route requires of its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Nobody needs to be signed in (sign-in itself, setup with its token, probes, assets).
-    Public,
-    /// Any signed-in caller; the handler only ever touches the caller's own things.
-    SignedIn,
-    /// A signed-in caller holding this privilege on `/`.
-    Privilege(Privilege),
-    /// This privilege on the server `{server}` of the path.
-    OnServer(Privilege),
-    /// This privilege on the guest `{server}/{vmid}` of the path.
-    OnGuest(Privilege),
-}
 
 /// The resource a route acts on, resolved from its path, and the privilege that lets one see
 /// it at all.
@@ -66,11 +54,10 @@ fn resource(
             let vmid = param("vmid")
                 .and_then(|v| Vmid::parse(&v).ok())
                 .ok_or(AppError::NotFound)?;
-            let row = state
-                .inventory()
+            let row = Inventory::from_ref(state)
                 .guest(server.as_str(), vmid.get())
                 .ok_or(AppError::NotFound)?;
-            let target = crate::guests::list::target(&row).ok_or(AppError::NotFound)?;
+            let target = crate::inventory::target(&row).ok_or(AppError::NotFound)?;
             Some((p, target, Privilege::GuestView))
         }
     })
@@ -89,8 +76,8 @@ async fn server_exists(access: Access, params: &[(String, String)], state: &AppS
     else {
         return false;
     };
-    state.inventory().server(id.as_str()).is_some()
-        || crate::servers::store::get(state.db(), &id)
+    Inventory::from_ref(state).server(id.as_str()).is_some()
+        || crate::servers::store::get(&Db::from_ref(state), &id)
             .await
             .is_ok_and(|s| s.is_some())
 }
@@ -127,76 +114,6 @@ async fn decide(
     }
 }
 
-/// One row of the route table.
-#[derive(Debug, Clone)]
-pub struct Declared {
-    /// The route's path pattern.
-    pub path: &'static str,
-    /// The methods it answers.
-    pub methods: &'static [&'static str],
-    /// What it requires.
-    pub access: Access,
-}
-
-/// Routes being assembled, with their declarations.
-#[derive(Default)]
-pub struct Routes {
-    router: Router<AppState>,
-    declared: Vec<Declared>,
-}
-
-impl std::fmt::Debug for Routes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Routes")
-            .field("declared", &self.declared)
-            .finish()
-    }
-}
-
-impl Routes {
-    /// No routes yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `handlers` at `path` (answering `methods`), guarded by `access`.
-    pub fn add(
-        mut self,
-        path: &'static str,
-        methods: &'static [&'static str],
-        access: Access,
-        handlers: MethodRouter<AppState>,
-    ) -> Self {
-        let guarded = match access {
-            Access::Public => handlers,
-            _ => handlers.layer(middleware::from_fn(move |req: Request, next: Next| {
-                guard(access, req, next)
-            })),
-        };
-        // Outside the guard, so that a refused request is covered too.
-        let guarded = guarded.layer(middleware::from_fn(crate::audit::requests::audit_writes));
-        self.router = self.router.route(path, guarded);
-        self.declared.push(Declared {
-            path,
-            methods,
-            access,
-        });
-        self
-    }
-
-    /// Both tables together.
-    pub fn merge(mut self, other: Routes) -> Self {
-        self.router = self.router.merge(other.router);
-        self.declared.extend(other.declared);
-        self
-    }
-
-    /// The router and the table.
-    pub fn into_parts(self) -> (Router<AppState>, Vec<Declared>) {
-        (self.router, self.declared)
-    }
-}
-
 /// The request's path parameters (none when they are not valid UTF-8: such ids never match).
 async fn path_params(parts: &mut Parts, state: &AppState) -> Vec<(String, String)> {
     RawPathParams::from_request_parts(parts, state)
@@ -211,7 +128,7 @@ async fn path_params(parts: &mut Parts, state: &AppState) -> Vec<(String, String
 
 /// Enforces `access` before the handler: API paths answer 401/403 in JSON, pages redirect to
 /// sign-in (or the pending step) and refuse with an HTML page.
-async fn guard(access: Access, req: Request, next: Next) -> Response {
+pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return AppError::internal("the application state is missing from the request")
             .into_response();
@@ -222,7 +139,8 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
         return AppError::internal("the request trail is missing from the request").into_response();
     };
     if parts.uri.path().starts_with("/api/") {
-        let principal = match Principal::from_request_parts(&mut parts, &state).await {
+        let identity = IdentityState::from_ref(&state);
+        let principal = match Principal::authenticate(&mut parts, &identity).await {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
         };
@@ -247,7 +165,8 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
         }
         parts.extensions.insert(principal);
     } else {
-        let viewer = match Viewer::from_request_parts(&mut parts, &state).await {
+        let identity = IdentityState::from_ref(&state);
+        let viewer = match Viewer::authenticate(&mut parts, &identity).await {
             Ok(viewer) => viewer,
             Err(redirect) => return redirect,
         };
@@ -291,35 +210,14 @@ async fn record_refusal(
     let detail = format!("{} {}: {why}", parts.method, parts.uri.path());
     let subject = Subject::user(&user.id, &user.username);
     // A failure is logged by `record`; the refusal stands either way.
-    let _ = events::record(state.db(), Kind::AccessDenied, subject, client, &detail).await;
-}
-
-/// Passes `result` through, recording a 404 or 403 that a handler decided after the guard
-/// (an id in a body, a nested name) like the guard's own refusals.
-pub async fn audited<T>(
-    state: &AppState,
-    principal: &Principal,
-    what: &str,
-    result: Result<T, AppError>,
-) -> Result<T, AppError> {
-    if let Err(error @ (AppError::NotFound | AppError::Forbidden(_))) = &result {
-        let why = if matches!(error, AppError::NotFound) {
-            "not found or not visible"
-        } else {
-            "privilege missing"
-        };
-        let subject = Subject::user(&principal.user.id, &principal.user.username);
-        let detail = format!("{what}: {why}");
-        let _ = events::record(
-            state.db(),
-            Kind::AccessDenied,
-            subject,
-            &principal.client,
-            &detail,
-        )
-        .await;
-    }
-    result
+    let _ = events::record(
+        &Db::from_ref(state),
+        Kind::AccessDenied,
+        subject,
+        client,
+        &detail,
+    )
+    .await;
 }
 
 fn refused(denied: &crate::access::Denied) -> AppError {

@@ -7,10 +7,10 @@ use axum::Json;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::http::access::{Access, Declared, Routes};
+use crate::access::routes::{Access, Declared, Routes};
 
 /// The document's route.
-pub fn routes() -> Routes {
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Routes<S> {
     Routes::new().add("/api/v1/openapi.json", &["GET"], Access::Public, get(serve))
 }
 
@@ -70,7 +70,7 @@ fn operation(declared: &Declared, method: &str) -> Value {
 
 /// The document.
 pub fn document() -> Value {
-    let (_, table) = crate::http::route_table().into_parts();
+    let (_, table) = crate::app::route_table().into_parts();
     let mut paths: Map<String, Value> = Map::new();
     let mut api: Vec<&Declared> = table
         .iter()

@@ -12,9 +12,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::task::JoinHandle;
 
+use crate::app::AppState;
 use crate::config::Config;
 use crate::db::{Db, DbError, PoolSettings};
-use crate::http::{self, AppState};
 use crate::identity::setup;
 use crate::inventory::{Inventory, PollSettings};
 use crate::jobs::worker::{Registry, WorkerConfig};
@@ -151,7 +151,7 @@ impl Portal {
         crate::telemetry::install();
         let inventory = inventory(config);
         let (background, stopped) = tokio::sync::watch::channel(false);
-        crate::inventory::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());
+        crate::servers::supervise(&inventory, db.clone(), keys.clone(), stopped.clone());
         crate::schedules::fire::start(db.clone(), inventory.clone(), stopped.clone());
         if let Some(target) = &config.syslog_target {
             crate::audit::syslog::start(db.clone(), target.clone(), stopped.clone());
@@ -168,7 +168,7 @@ impl Portal {
             keys.clone(),
             inventory.clone(),
         );
-        let app = http::router(state, config.max_body_bytes)
+        let app = crate::app::router(state, config.max_body_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
         let task = match tls.clone() {

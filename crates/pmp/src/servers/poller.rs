@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use pve::{Resource, ResourceKind};
 
-use super::{GuestRow, Health, Inventory, NodeRow, ServerState};
 use crate::db::Db;
 use crate::ids::ServerId;
+use crate::inventory::{GuestRow, Health, Inventory, NodeRow, ServerState};
 use crate::jobs::queue::now_ms;
 use crate::secrets::Keys;
 use crate::servers::connect::client_for;
@@ -37,7 +37,7 @@ pub fn supervise(
                 Err(e) => tracing::warn!(error = %e, "inventory: cannot list servers"),
             }
             tokio::select! {
-                () = tokio::time::sleep(inventory.shared.settings.idle) => {}
+                () = tokio::time::sleep(inventory.idle()) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
         }
@@ -47,25 +47,13 @@ pub fn supervise(
 /// Starts polling `server` unless a poller for it already runs; it ends by itself when the
 /// server is removed.
 pub fn start(inventory: &Inventory, db: Db, keys: Arc<Keys>, server: ServerId) {
-    {
-        let mut running = inventory
-            .shared
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !running.insert(server.as_str().to_owned()) {
-            return;
-        }
+    if !inventory.claim(server.as_str()) {
+        return;
     }
     let inventory = inventory.clone();
     tokio::spawn(async move {
         run(&inventory, &db, &keys, &server).await;
-        let mut running = inventory
-            .shared
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        running.remove(server.as_str());
+        inventory.release(server.as_str());
     });
 }
 
