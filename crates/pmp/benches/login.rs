@@ -114,7 +114,7 @@ async fn main() {
     let portal = Portal::start(&config).await.unwrap();
     let base = portal.base_url();
     let name = pmp::identity::users::Username::parse("bench").unwrap();
-    let hash = pmp::identity::password::hash(PASSWORD.to_owned())
+    let hash = pmp::identity::signin::password::hash(PASSWORD.to_owned())
         .await
         .unwrap();
     pmp::identity::setup::create_first_admin(portal.db(), &name, &hash)

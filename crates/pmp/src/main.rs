@@ -279,7 +279,7 @@ async fn run(cli: Cli) -> Result<(), pmp::app::portal::StartError> {
             pmp::logging::init(config.log_format, "warn");
             let secret = read_password()?;
             let db = pmp::app::portal::open_database(&config).await?;
-            let result = pmp::identity::admin_cli::create_admin(&db, &username, secret).await;
+            let result = pmp::identity::users::cli::create_admin(&db, &username, secret).await;
             db.close().await;
             let name = result.map_err(|e| pmp::app::portal::StartError::Refused(e.to_string()))?;
             println!("Administrator {name} created; the setup wizard is now closed.");
@@ -295,7 +295,7 @@ async fn run(cli: Cli) -> Result<(), pmp::app::portal::StartError> {
             pmp::logging::init(config.log_format, "warn");
             let secret = read_password()?;
             let db = pmp::app::portal::open_database(&config).await?;
-            let result = pmp::identity::admin_cli::reset_password(
+            let result = pmp::identity::users::cli::reset_password(
                 &db,
                 &username,
                 secret,

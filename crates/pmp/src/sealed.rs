@@ -47,7 +47,7 @@ const SITES: [Site; 4] = [
     Site {
         select: "SELECT user_id, secret_enc FROM totp ORDER BY user_id",
         update: "UPDATE totp SET secret_enc = $2 WHERE user_id = $1",
-        purpose: crate::identity::totp::purpose,
+        purpose: crate::identity::second_factor::totp::purpose,
     },
     Site {
         select: "SELECT id, secret FROM notification_channels WHERE secret IS NOT NULL ORDER BY id",

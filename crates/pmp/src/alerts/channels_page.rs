@@ -15,7 +15,7 @@ use crate::alerts::api::{NewChannel, add_channel, test_channel};
 use crate::alerts::channels::{self, Kind, Security, Target};
 use crate::alerts::page::{Flash, check, page, refused};
 use crate::http::{AppError, FormFields, form_value};
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::ui::PageError;
 use axum::extract::FromRef;
 

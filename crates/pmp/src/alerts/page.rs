@@ -17,7 +17,7 @@ use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
 use crate::http::{AppError, FormFields, form_value};
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
 use axum::extract::FromRef;

@@ -54,7 +54,7 @@ pub enum Kind {
     AuditExported,
     BackupCreated,
     BackupRestored,
-    /// A state-changing request that no more specific event covered (`http::access`).
+    /// A state-changing request that no more specific event covered (`audit::requests`).
     Request,
 }
 

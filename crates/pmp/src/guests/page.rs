@@ -16,7 +16,7 @@ use crate::guests::actions::{Actor, snapshot_name, start_job};
 use crate::guests::list::{self, Page};
 use crate::guests::ops::Op;
 use crate::http::{AppError, Client, FormFields, form_value};
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::inventory::GuestRow;
 use crate::servers::ServersState;
 use crate::ui::PageError;

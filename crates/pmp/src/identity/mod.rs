@@ -1,27 +1,15 @@
-//! Who people are: the first-run setup token and wizard, users, passwords, sign-in and
-//! browser sessions.
+//! Who people are, in sub-features: first-run `setup`, `signin` and passwords, browser
+//! `sessions` (and the `Viewer` of a page), API `tokens` (access, refresh, personal),
+//! `second_factor`, and `users` and their administration. `principal` says who calls the API,
+//! whatever the credential.
 
-mod account;
-mod account_totp;
-pub mod admin_cli;
-mod api;
-pub mod api_tokens;
-mod api_tokens_routes;
-mod authenticate;
-pub mod guard;
-pub mod jwt;
-mod login;
-pub mod password;
 pub mod principal;
-pub mod refresh;
+pub mod second_factor;
 pub mod sessions;
-mod sessions_page;
 pub mod setup;
-pub mod throttle;
-pub mod totp;
+pub mod signin;
+pub mod tokens;
 pub mod users;
-pub mod users_admin;
-mod users_page;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,8 +22,8 @@ use axum::extract::FromRef;
 
 use crate::access::routes::Routes;
 use crate::db::Db;
-use crate::identity::jwt::TokenPolicy;
 use crate::identity::sessions::SessionPolicy;
+use crate::identity::tokens::jwt::TokenPolicy;
 use crate::secrets::Keys;
 
 /// What identity's handlers and extractors use: the database, the keys (JWT, sealed TOTP
@@ -59,14 +47,11 @@ where
     IdentityState: FromRef<S>,
 {
     setup::routes()
-        .merge(api::routes())
-        .merge(account::routes())
-        .merge(account_totp::routes())
-        .merge(api_tokens_routes::routes())
-        .merge(users_admin::routes())
-        .merge(users_page::routes())
-        .merge(login::routes())
-        .merge(sessions_page::routes())
+        .merge(tokens::routes())
+        .merge(signin::routes())
+        .merge(second_factor::routes())
+        .merge(sessions::routes())
+        .merge(users::routes())
 }
 
 /// 32 random bytes in URL-safe base64: session ids, refresh tokens, setup tokens.

@@ -16,9 +16,11 @@ use crate::audit::events::{self, Kind, Subject};
 use crate::db::{Db, now};
 use crate::http::{AppError, Client, is_same_origin};
 use crate::identity::IdentityState;
+use crate::identity::secret_eq;
+use crate::identity::sessions::guard;
 use crate::identity::sessions::{self, Session};
+use crate::identity::tokens::{api_tokens, jwt};
 use crate::identity::users::{self, User};
-use crate::identity::{api_tokens, guard, jwt, secret_eq};
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::access::routes::{Access, Routes};
 use crate::db::Db;
 use crate::http::AppError;
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::jobs::queue::{self, Job, State as JobState};
 use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
 use crate::ui::PageError;

@@ -6,8 +6,8 @@
 use crate::access::{Grants, Privilege, Target};
 use crate::db::Db;
 use crate::http::AppError;
-use crate::identity::guard::Viewer;
 use crate::identity::principal::Principal;
+use crate::identity::sessions::guard::Viewer;
 use crate::jobs::queue::{self, Job, NewJob, State};
 use crate::with_pool;
 

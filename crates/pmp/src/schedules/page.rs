@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::access::routes::{Access, Routes};
 use crate::http::{AppError, FormFields, form_value};
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::inventory::InventoryState;
 use crate::jobs::visibility::Caller;
 use crate::schedules::api::{

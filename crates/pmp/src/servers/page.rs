@@ -16,7 +16,7 @@ use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, Client, FormFields, form_value};
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::ids::ServerId;
 use crate::inventory::Health;
 use crate::servers::ServersState;

@@ -8,8 +8,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use crate::http::AppError;
 
 use crate::db::Db;
+use crate::identity::sessions::guard;
 use crate::identity::sessions::{MaybeSession, Session};
-use crate::identity::{guard, setup};
+use crate::identity::setup;
 use crate::ui::PageError;
 use crate::ui::Shell;
 

@@ -71,10 +71,11 @@ async fn group_grants_and_their_removal_apply_on_the_next_request(engine: Engine
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, api) = pmp::identity::api_tokens::create(app.portal.db(), &bob, "ci", None, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, api) =
+        pmp::identity::tokens::api_tokens::create(app.portal.db(), &bob, "ci", None, None)
+            .await
+            .unwrap()
+            .unwrap();
     let group = created_id(
         call(
             &app,

@@ -15,7 +15,7 @@ crate::on_both_engines!(
 
 fn code_at(secret: &str, offset: i64) -> String {
     let at = u64::try_from(pmp::db::now() + offset).unwrap();
-    pmp::identity::totp::code_for(secret, at).unwrap()
+    pmp::identity::second_factor::totp::code_for(secret, at).unwrap()
 }
 
 async fn bearer_post(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {

@@ -87,7 +87,7 @@ async fn each_anomaly_rule_fires_on_its_scenario_and_not_on_normal_use(engine: E
         login(&app, "bob", "guess guess guess", "203.0.113.66").await;
     }
     // A sign-in from a network bob never used (the lock is lifted first).
-    pmp::identity::throttle::clear_account(app.portal.db(), "bob")
+    pmp::identity::signin::throttle::clear_account(app.portal.db(), "bob")
         .await
         .unwrap();
     let answer = sign_in(&app, "bob", PASSWORD, "192.0.2.10").await;

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use pmp::identity::jwt::{self, Claims};
+use pmp::identity::tokens::jwt::{self, Claims};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -226,7 +226,7 @@ async fn a_disabled_user_is_refused_on_the_next_request(engine: Engine) {
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let cookie = app.sign_in("bob").await;
     let (_, api_token) =
-        pmp::identity::api_tokens::create(app.portal.db(), &bob, "script", None, None)
+        pmp::identity::tokens::api_tokens::create(app.portal.db(), &bob, "script", None, None)
             .await
             .unwrap()
             .unwrap();

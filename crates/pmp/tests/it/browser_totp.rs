@@ -11,7 +11,7 @@ const PASSWORD: &str = "violet harbour lantern";
 
 fn code_at(secret: &str, offset: i64) -> String {
     let at = u64::try_from(pmp::db::now() + offset).unwrap();
-    pmp::identity::totp::code_for(secret, at).unwrap()
+    pmp::identity::second_factor::totp::code_for(secret, at).unwrap()
 }
 
 impl Browser {

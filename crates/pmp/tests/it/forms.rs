@@ -200,15 +200,15 @@ async fn every_form_needs_the_csrf_token_and_writes_nothing_without_it(engine: E
     let bob_user = users.iter().find(|u| u.username == "bob").unwrap();
     assert!(!bob_user.is_admin);
     assert!(
-        pmp::identity::api_tokens::list(app.portal.db(), &users[0].id)
+        pmp::identity::tokens::api_tokens::list(app.portal.db(), &users[0].id)
             .await
             .unwrap()
             .is_empty()
     );
-    let policy = pmp::identity::guard::totp_policy(app.portal.db())
+    let policy = pmp::identity::sessions::guard::totp_policy(app.portal.db())
         .await
         .unwrap();
-    assert_eq!(policy, pmp::identity::guard::TotpPolicy::Optional);
+    assert_eq!(policy, pmp::identity::sessions::guard::TotpPolicy::Optional);
     assert!(
         pmp::servers::store::list(app.portal.db())
             .await

@@ -189,7 +189,7 @@ async fn setup_creates_one_admin_and_closes_for_good(engine: Engine) {
     );
     assert!(!hash.contains(PASSWORD));
     assert!(
-        pmp::identity::password::verify(PASSWORD.to_owned(), hash)
+        pmp::identity::signin::password::verify(PASSWORD.to_owned(), hash)
             .await
             .unwrap()
     );

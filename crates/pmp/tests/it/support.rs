@@ -221,7 +221,7 @@ impl TestApp {
     /// Creates the first administrator directly in the store (the wizard has its own tests).
     pub async fn create_admin(&self, username: &str) {
         let name = pmp::identity::users::Username::parse(username).expect("valid name");
-        let hash = pmp::identity::password::hash(PASSWORD.to_owned())
+        let hash = pmp::identity::signin::password::hash(PASSWORD.to_owned())
             .await
             .expect("hash");
         let created = pmp::identity::setup::create_first_admin(self.portal.db(), &name, &hash)
@@ -233,7 +233,7 @@ impl TestApp {
     /// Creates a further user with `PASSWORD`, directly in the store; returns their id.
     pub async fn create_user(&self, username: &str, is_admin: bool) -> String {
         let name = pmp::identity::users::Username::parse(username).expect("valid name");
-        let hash = pmp::identity::password::hash(PASSWORD.to_owned())
+        let hash = pmp::identity::signin::password::hash(PASSWORD.to_owned())
             .await
             .expect("hash");
         pmp::identity::users::create(self.portal.db(), &name, &hash, is_admin, false)

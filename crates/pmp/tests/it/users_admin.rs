@@ -229,7 +229,7 @@ async fn demotion_revokes_and_the_last_administrator_stays(engine: Engine) {
     let root = admin_token(&app).await;
     let carol_cookie = app.sign_in("carol").await;
     let (_, carol_api) =
-        pmp::identity::api_tokens::create(app.portal.db(), &carol, "job", None, None)
+        pmp::identity::tokens::api_tokens::create(app.portal.db(), &carol, "job", None, None)
             .await
             .unwrap()
             .unwrap();

@@ -12,7 +12,7 @@ use crate::access::Privilege;
 use crate::access::routes::{Access, Routes};
 use crate::audit::events::Event;
 use crate::http::AppError;
-use crate::identity::guard::Viewer;
+use crate::identity::sessions::guard::Viewer;
 use crate::inventory::InventoryState;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};

@@ -3,8 +3,9 @@
 //! first administrator (it closes the wizard).
 
 use crate::db::Db;
+use crate::identity::setup;
+use crate::identity::signin::password;
 use crate::identity::users::Username;
-use crate::identity::{password, setup};
 
 /// Why the administrator was not created, in one sentence.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,9 @@ pub async fn reset_password(
     reset_totp: bool,
 ) -> Result<Username, ResetError> {
     use crate::audit::events::{self, Kind, Subject};
-    use crate::identity::{throttle, totp, users};
+    use crate::identity::second_factor::totp;
+    use crate::identity::signin::throttle;
+    use crate::identity::users;
     let name = Username::parse(username)?;
     let user = users::by_name(db, &name)
         .await?

@@ -1,13 +1,11 @@
-//! The identity part of the JSON API: first-run setup, access and refresh tokens, and `me`.
-//! Contract (kept stable for scripts): `POST /api/v1/setup` 201/401/409; `POST
-//! /api/v1/auth/token` 200 with `{access_token, token_type, expires_in, refresh_token}`, 401
+//! The token part of the JSON API: access and refresh tokens, and `me`. Contract (kept
+//! stable for scripts): `POST /api/v1/auth/token` 200 with `{access_token, token_type, expires_in, refresh_token}`, 401
 //! `totp_required` when a second factor is due; `POST /api/v1/auth/refresh` rotates; a spent
 //! refresh token revokes its family; `GET /api/v1/me` 200 or 401.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
@@ -16,23 +14,23 @@ use crate::audit::events::{self, Kind, Subject};
 use crate::db::now;
 use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
-use crate::identity::authenticate::{self, Refusal};
 use crate::identity::principal::{Principal, Via};
-use crate::identity::refresh::{self, Rotation};
-use crate::identity::throttle::{self, Key};
-use crate::identity::users::{self, User, Username};
-use crate::identity::{jwt, password, setup, totp};
+use crate::identity::second_factor::totp;
+use crate::identity::signin::authenticate::{self, Refusal};
+use crate::identity::signin::throttle::{self, Key};
+use crate::identity::tokens::jwt;
+use crate::identity::tokens::refresh::{self, Rotation};
+use crate::identity::users::{self, User};
 use axum::extract::FromRef;
 
-/// Identity API routes. Setup and the token endpoints are public (they are how one gets a
-/// credential); `me` needs one.
+/// Token API routes. The token endpoints are public (they are how one gets a credential);
+/// `me` needs one.
 pub fn routes<S>() -> Routes<S>
 where
     S: Clone + Send + Sync + 'static,
     IdentityState: FromRef<S>,
 {
     Routes::new()
-        .add("/api/v1/setup", &["POST"], Access::Public, post(run_setup))
         .add("/api/v1/auth/token", &["POST"], Access::Public, post(token))
         .add(
             "/api/v1/auth/refresh",
@@ -47,74 +45,6 @@ where
             post(revoke),
         )
         .add("/api/v1/me", &["GET"], Access::SignedIn, get(me))
-}
-
-#[derive(Deserialize)]
-struct SetupBody {
-    setup_token: String,
-    username: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Created {
-    id: String,
-    username: String,
-}
-
-async fn run_setup(
-    State(state): State<IdentityState>,
-    client: Client,
-    ApiJson(body): ApiJson<SetupBody>,
-) -> Result<Response, AppError> {
-    let db = &state.db;
-    let complete = || AppError::Conflict("Setup is already complete.".to_owned());
-    if !setup::token_matches(db, &body.setup_token)
-        .await
-        .map_err(AppError::internal)?
-    {
-        // Completing setup deletes the token, so a request that lost a race lands here too.
-        if setup::is_complete(db).await.map_err(AppError::internal)? {
-            return Err(complete());
-        }
-        tracing::warn!(ip = %client.ip, "API setup attempted with an invalid token");
-        return Err(AppError::Unauthorized(
-            "invalid_setup_token",
-            "The setup token is not valid; use the one in the newest start-up log.".to_owned(),
-        ));
-    }
-    let name =
-        Username::parse(&body.username).map_err(|e| AppError::BadRequest(format!("{e}.")))?;
-    password::check_policy(&body.password, name.as_str())
-        .map_err(|e| AppError::BadRequest(format!("{e}.")))?;
-    let hash = password::hash(body.password)
-        .await
-        .map_err(AppError::internal)?;
-    if !setup::create_first_admin(db, &name, &hash)
-        .await
-        .map_err(AppError::internal)?
-    {
-        return Err(complete());
-    }
-    let user = users::by_name(db, &name)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or_else(|| AppError::internal("the first administrator vanished"))?;
-    let subject = Subject::user(&user.id, &user.username);
-    events::record(
-        db,
-        Kind::SetupCompleted,
-        subject,
-        &client,
-        "first administrator created via API",
-    )
-    .await
-    .map_err(AppError::internal)?;
-    let body = Created {
-        id: user.id,
-        username: user.username,
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! The "Users" pages: the list with a create form and the second-factor policy, and one
 //! page per user with role, enabled state, password reset, 2FA reset and deletion. The
-//! actions themselves are `users_admin`'s; this module only renders and reads forms.
+//! actions themselves are `admin`'s; this module only renders and reads forms.
 
 use askama::Template;
 use axum::Form;
@@ -14,10 +14,10 @@ use crate::access::Privilege;
 use crate::access::routes::{Access, Routes};
 use crate::http::{AppError, Client, FormFields, form_value};
 use crate::identity::IdentityState;
-use crate::identity::guard::{self, TotpPolicy, Viewer};
-use crate::identity::totp;
+use crate::identity::second_factor::totp;
+use crate::identity::sessions::guard::{self, TotpPolicy, Viewer};
+use crate::identity::users::admin::{self, Actor};
 use crate::identity::users::{self, User};
-use crate::identity::users_admin::{self, Actor};
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
 use axum::extract::FromRef;
@@ -132,7 +132,7 @@ fn admit<'a>(
             .session
             .check_form(headers, csrf, &viewer.shell, "user administration")?;
     }
-    let authorized = users_admin::may_manage_users(&viewer.grants)
+    let authorized = admin::may_manage_users(&viewer.grants)
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     Ok(Actor::admit(&viewer.user, client, authorized))
 }
@@ -201,7 +201,7 @@ async fn create_form(
     Form(input): Form<CreateForm>,
 ) -> Result<Response, PageError> {
     let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
-    match users_admin::create(&state, &actor, &input.username, input.role == "admin").await {
+    match admin::create(&state, &actor, &input.username, input.role == "admin").await {
         Ok((user, temporary)) => {
             show_list(&state, &viewer, Some((user.username, temporary)), None).await
         }
@@ -226,12 +226,12 @@ async fn policy_form(
         .filter(|(k, _)| k == "role")
         .map(|(_, v)| v.clone())
         .collect();
-    let policy = match users_admin::policy_from(&state, field("require"), roles).await {
+    let policy = match admin::policy_from(&state, field("require"), roles).await {
         Ok(policy) => policy,
         Err(AppError::BadRequest(why)) => return show_list(&state, &viewer, None, Some(why)).await,
         Err(e) => return Err(PageError::in_shell(e, viewer.shell.clone())),
     };
-    users_admin::set_policy(&state, &actor, &policy)
+    admin::set_policy(&state, &actor, &policy)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     Ok(Redirect::to("/users").into_response())
@@ -245,7 +245,7 @@ async fn show_user(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
-    let user = users_admin::find(state, id).await.map_err(fail)?;
+    let user = admin::find(state, id).await.map_err(fail)?;
     let totp = totp::is_enabled(&state.db, &user.id)
         .await
         .map_err(|e| fail(AppError::internal(e)))?;
@@ -295,19 +295,19 @@ async fn act(
     action: Action,
 ) -> Result<Response, PageError> {
     let actor = admit(viewer, client, headers, Some(csrf))?;
-    let target = users_admin::find(state, id)
+    let target = admin::find(state, id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     let outcome = match action {
         Action::Update { is_admin, disabled } => {
-            users_admin::update(state, &actor, &target, is_admin, disabled)
+            admin::update(state, &actor, &target, is_admin, disabled)
                 .await
                 .map(|()| None)
         }
-        Action::ResetPassword => users_admin::reset_password(state, &actor, &target)
+        Action::ResetPassword => admin::reset_password(state, &actor, &target)
             .await
             .map(Some),
-        Action::ResetTotp => users_admin::reset_totp(state, &actor, &target)
+        Action::ResetTotp => admin::reset_totp(state, &actor, &target)
             .await
             .map(|()| None),
     };
@@ -366,10 +366,10 @@ async fn delete_form(
     Form(input): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
-    let target = users_admin::find(&state, &id)
+    let target = admin::find(&state, &id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
-    match users_admin::remove(&state, &actor, &target).await {
+    match admin::remove(&state, &actor, &target).await {
         Ok(()) => Ok(Redirect::to("/users").into_response()),
         Err(AppError::Conflict(why)) => show_user(&state, &viewer, &id, None, Some(why)).await,
         Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),

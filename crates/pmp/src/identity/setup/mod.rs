@@ -1,7 +1,10 @@
 //! First run. There are no default credentials: until an administrator exists, each start-up
 //! issues a fresh one-time setup token, prints the setup link with it, and stores only its
 //! SHA-256 digest. The wizard at `/setup` accepts nothing without that token, creates exactly
-//! one administrator even when several submissions race, and then closes for good.
+//! one administrator even when several submissions race, and then closes for good. The same
+//! step over the API is `api`.
+
+mod api;
 
 use askama::Template;
 use axum::Form;
@@ -16,8 +19,9 @@ use crate::access::store;
 use crate::db::{BeginWrite as _, Db, DbError};
 use crate::http::AppError;
 use crate::identity::IdentityState;
+use crate::identity::signin::password;
 use crate::identity::users::Username;
-use crate::identity::{digest, password, random_token, secret_eq};
+use crate::identity::{digest, random_token, secret_eq};
 use crate::settings::{self, Key};
 use crate::ui::{PageError, refuse_cross_site};
 use crate::ui::{Shell, render};
@@ -33,12 +37,14 @@ where
     S: Clone + Send + Sync + 'static,
     IdentityState: FromRef<S>,
 {
-    Routes::new().add(
-        "/setup",
-        &["GET", "POST"],
-        Access::Public,
-        get(form).post(submit),
-    )
+    Routes::new()
+        .add(
+            "/setup",
+            &["GET", "POST"],
+            Access::Public,
+            get(form).post(submit),
+        )
+        .merge(api::routes())
 }
 
 /// True once the first administrator exists.

@@ -8,9 +8,9 @@ use tokio::sync::OnceCell;
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, Client};
 use crate::identity::IdentityState;
-use crate::identity::password;
-use crate::identity::throttle::{self, Key, Limit};
-use crate::identity::totp::{self, Check};
+use crate::identity::second_factor::totp::{self, Check};
+use crate::identity::signin::password;
+use crate::identity::signin::throttle::{self, Key, Limit};
 use crate::identity::users::{self, User, Username};
 
 /// Why a check failed, for the caller to word for its audience.

@@ -2,6 +2,10 @@
 //! and every change that takes rights away (disable, delete, demote, password reset) revokes
 //! the user's sessions, refresh tokens and API tokens in the same transaction.
 
+pub mod admin;
+pub mod cli;
+mod page;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -286,6 +290,15 @@ pub async fn upgrade_hash(db: &Db, id: &str, password_hash: &str) -> Result<(), 
     const SQL: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
     with_pool!(db, pool => sqlx::query(SQL).bind(id).bind(password_hash).execute(pool).await?.rows_affected());
     Ok(())
+}
+
+/// User-administration routes.
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::identity::IdentityState: axum::extract::FromRef<S>,
+{
+    admin::routes().merge(page::routes())
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! stored only as its SHA-256, with idle and absolute expiry checked on every request, and a
 //! per-session CSRF token for every state-changing form.
 
+pub mod guard;
+mod page;
+
 use std::convert::Infallible;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -255,6 +258,15 @@ where
             }
         }
     }
+}
+
+/// Session routes (the "Sessions" page).
+pub fn routes<S>() -> crate::access::routes::Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::identity::IdentityState: axum::extract::FromRef<S>,
+{
+    page::routes()
 }
 
 #[cfg(test)]

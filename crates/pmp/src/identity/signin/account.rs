@@ -1,6 +1,6 @@
 //! A person's own password: changing it asks the current one (throttled per user and
 //! address) and ends their other sessions and access tokens. Page and API. The check of the
-//! current password is shared with turning off two-factor sign-in (`account_totp`).
+//! current password is shared with turning off two-factor sign-in (`second_factor::account`).
 
 use askama::Template;
 use axum::Form;
@@ -14,10 +14,10 @@ use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
-use crate::identity::guard::{Gate, Viewer};
-use crate::identity::password;
 use crate::identity::principal::{Principal, Via};
-use crate::identity::throttle::{self, Key};
+use crate::identity::sessions::guard::{Gate, Viewer};
+use crate::identity::signin::password;
+use crate::identity::signin::throttle::{self, Key};
 use crate::identity::users::{self, User};
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
@@ -46,7 +46,7 @@ where
 
 /// Why an own-account change was refused, worded for the person.
 #[derive(Debug)]
-pub(super) enum Refused {
+pub(in crate::identity) enum Refused {
     WrongPassword,
     Policy(String),
     Throttled(i64),
@@ -54,7 +54,7 @@ pub(super) enum Refused {
 }
 
 impl Refused {
-    pub(super) fn message(&self) -> String {
+    pub(in crate::identity) fn message(&self) -> String {
         match self {
             Self::WrongPassword => "The current password is wrong.".to_owned(),
             Self::Policy(why) => format!("The new password is not accepted: {why}."),
@@ -62,7 +62,7 @@ impl Refused {
         }
     }
 
-    pub(super) fn into_api(self) -> AppError {
+    pub(in crate::identity) fn into_api(self) -> AppError {
         match self {
             Self::WrongPassword => AppError::Unauthorized("invalid_credentials", self.message()),
             Self::Policy(_) => AppError::BadRequest(self.message()),
@@ -79,7 +79,7 @@ impl From<AppError> for Refused {
 }
 
 /// Checks `user`'s current password, throttled per user and address.
-pub(super) async fn confirm_password(
+pub(in crate::identity) async fn confirm_password(
     state: &IdentityState,
     client: &Client,
     user: &User,

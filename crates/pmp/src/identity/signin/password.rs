@@ -17,7 +17,7 @@ pub const MAX_LENGTH: usize = 1024;
 
 /// Commonly used passwords (see `data/README.md`), lower case.
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../../data/common-passwords.txt")
+    include_str!("../../../data/common-passwords.txt")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())

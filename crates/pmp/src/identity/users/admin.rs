@@ -16,10 +16,12 @@ use crate::access::{Authorized, Grants, Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
-use crate::identity::guard::{self, TotpPolicy};
 use crate::identity::principal::Principal;
+use crate::identity::random_token;
+use crate::identity::second_factor::totp;
+use crate::identity::sessions::guard::{self, TotpPolicy};
+use crate::identity::signin::password;
 use crate::identity::users::{self, User, UserError, Username};
-use crate::identity::{password, random_token, totp};
 use axum::extract::FromRef;
 
 /// User-administration API routes.
