@@ -2,9 +2,8 @@
 //! channel (checked exactly as the API checks it, internal destinations refused), send a test
 //! through one (delivered, or a generic failure), and delete one.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 
@@ -13,9 +12,9 @@ use crate::access::routes::{Access, Routes};
 use crate::alerts::AlertsState;
 use crate::alerts::api::{NewChannel, add_channel, test_channel};
 use crate::alerts::channels::{self, Kind, Security, Target};
-use crate::alerts::page::{Flash, check, page, refused};
+use crate::alerts::page::{Flash, page, refused};
 use crate::http::{AppError, FormFields, form_value};
-use crate::identity::sessions::guard::Viewer;
+use crate::identity::sessions::form::PageForm;
 use crate::ui::PageError;
 use axum::extract::FromRef;
 
@@ -89,11 +88,11 @@ fn from_form(fields: &FormFields) -> Result<NewChannel, String> {
 
 async fn add(
     State(state): State<AlertsState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    check(&viewer, &headers, &fields, "channel creation")?;
     let body = match from_form(&fields) {
         Ok(body) => body,
         Err(why) => return refused(&state, &viewer, why).await,
@@ -113,12 +112,12 @@ async fn add(
 
 async fn test(
     State(state): State<AlertsState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: _fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    check(&viewer, &headers, &fields, "channel test")?;
     let (flash, status) = match test_channel(&state, &id).await {
         Ok(()) => (
             Flash::notice("Test notification delivered.".to_owned()),
@@ -133,12 +132,12 @@ async fn test(
 
 async fn remove(
     State(state): State<AlertsState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: _fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    check(&viewer, &headers, &fields, "channel deletion")?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     if !channels::delete(&state.db, &id)
         .await

@@ -3,9 +3,8 @@
 //! off and change its threshold and window, and see the channels.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -17,6 +16,7 @@ use crate::alerts::rules::{Rule, Settings};
 use crate::alerts::store::{self, Alert};
 use crate::alerts::{channels, notify};
 use crate::http::{AppError, FormFields, form_value};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::ui::PageError;
 use crate::ui::{Shell, render};
@@ -145,18 +145,6 @@ pub(super) async fn page(
     render(&page, status)
 }
 
-/// Refuses a form without this session's CSRF token or from another site.
-pub(super) fn check(
-    viewer: &Viewer,
-    headers: &HeaderMap,
-    fields: &FormFields,
-    what: &str,
-) -> Result<(), PageError> {
-    viewer
-        .session
-        .check_form(headers, form_value(fields, "csrf"), &viewer.shell, what)
-}
-
 /// The page saying why the form was refused, answered 400.
 pub(super) async fn refused(
     state: &AlertsState,
@@ -169,12 +157,12 @@ pub(super) async fn refused(
 /// Saves one rule's settings from its row of the rules form.
 async fn set_rule(
     State(state): State<AlertsState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    check(&viewer, &headers, &fields, "alert rule change")?;
     let Some(rule) = Rule::parse(&name) else {
         return Err(PageError::in_shell(
             AppError::NotFound,
@@ -202,12 +190,12 @@ async fn set_rule(
 
 async fn resolve(
     State(state): State<AlertsState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: _fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    check(&viewer, &headers, &fields, "alert resolution")?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     if let Some(alert) = store::resolve_id(&state.db, &id)
         .await

@@ -23,6 +23,7 @@ use crate::http::{AppError, Client, Trail};
 use crate::identity::IdentityState;
 use crate::identity::principal::{Principal, Via};
 use crate::identity::sessions::guard::Viewer;
+use crate::identity::users::User;
 use crate::ids::{ServerId, Vmid};
 use crate::inventory::Inventory;
 use crate::ui::PageError;
@@ -150,18 +151,13 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
         };
         trail.set_actor(&actor);
         trail.set_user(&principal.user.id, &principal.user.username);
-        let decided = decide(access, &params, &state, &principal.grants, &trail).await;
-        trail.set_target(parts.uri.path());
-        match decided {
-            Ok(proof) => {
-                if let Some(authorized) = proof {
-                    parts.extensions.insert(authorized);
-                }
-            }
-            Err(e) => {
-                record_refusal(&state, &principal.user, &principal.client, &parts, &e).await;
-                return e.into_response();
-            }
+        let caller = Caller {
+            user: &principal.user,
+            grants: &principal.grants,
+            client: &principal.client,
+        };
+        if let Err(e) = admit(access, &params, &state, &mut parts, caller).await {
+            return e.into_response();
         }
         parts.extensions.insert(principal);
     } else {
@@ -172,33 +168,62 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
         };
         trail.set_actor("user");
         trail.set_user(&viewer.user.id, &viewer.user.username);
-        let decided = decide(access, &params, &state, &viewer.grants, &trail).await;
-        trail.set_target(parts.uri.path());
-        match decided {
-            Ok(proof) => {
-                if let Some(authorized) = proof {
-                    parts.extensions.insert(authorized);
-                }
-            }
-            Err(e) => {
-                let client = match Client::from_request_parts(&mut parts, &state).await {
-                    Ok(client) => client,
-                    Err(never) => match never {},
-                };
-                record_refusal(&state, &viewer.user, &client, &parts, &e).await;
-                return PageError::in_shell(e, viewer.shell.clone()).into_response();
-            }
+        let client = match Client::from_request_parts(&mut parts, &state).await {
+            Ok(client) => client,
+            Err(never) => match never {},
+        };
+        let caller = Caller {
+            user: &viewer.user,
+            grants: &viewer.grants,
+            client: &client,
+        };
+        if let Err(e) = admit(access, &params, &state, &mut parts, caller).await {
+            return PageError::in_shell(e, viewer.shell.clone()).into_response();
         }
         parts.extensions.insert(viewer);
     }
     next.run(Request::from_parts(parts, body)).await
 }
 
+/// Who is asking, as the decision needs them.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    user: &'a User,
+    grants: &'a Grants,
+    client: &'a Client,
+}
+
+/// Decides `access` for `caller`: leaves the proof in the request, or records the refusal and
+/// answers it.
+async fn admit(
+    access: Access,
+    params: &[(String, String)],
+    state: &AppState,
+    parts: &mut Parts,
+    caller: Caller<'_>,
+) -> Result<(), AppError> {
+    let trail = &caller.client.trail;
+    let decided = decide(access, params, state, caller.grants, trail).await;
+    trail.set_target(parts.uri.path());
+    match decided {
+        Ok(proof) => {
+            if let Some(authorized) = proof {
+                parts.extensions.insert(authorized);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            record_refusal(state, caller.user, caller.client, parts, &e).await;
+            Err(e)
+        }
+    }
+}
+
 /// Records a refusal for the audit trail: who asked for what, where (the path only; a query
 /// string may carry secrets). Probing for other people's ids leaves a trace this way.
 async fn record_refusal(
     state: &AppState,
-    user: &crate::identity::users::User,
+    user: &User,
     client: &Client,
     parts: &Parts,
     error: &AppError,

@@ -3,9 +3,8 @@
 //! text), power buttons, snapshots and graphs. Every action is a job; the page links to it.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,6 +15,7 @@ use crate::guests::actions::{Actor, snapshot_name, start_job};
 use crate::guests::list::{self, Page};
 use crate::guests::ops::Op;
 use crate::http::{AppError, Client, FormFields, form_value};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::inventory::GuestRow;
 use crate::servers::ServersState;
@@ -224,18 +224,13 @@ fn back(server: &str, vmid: u32, job: &str) -> Response {
 
 async fn power(
     State(state): State<ServersState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path((server, vmid, action)): Path<(String, u32, String)>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: _fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "guest power action",
-    )?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let action = pve::PowerAction::parse(&action).ok_or_else(|| fail(AppError::NotFound))?;
     let actor = Actor::of(&viewer, &client);
@@ -250,18 +245,13 @@ async fn power(
 
 async fn snapshot(
     State(state): State<ServersState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path((server, vmid)): Path<(String, u32)>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "snapshot",
-    )?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let name = snapshot_name(form_value(&fields, "name").trim()).map_err(fail)?;
     let description: String = form_value(&fields, "description")

@@ -4,9 +4,8 @@
 //! state on reload.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -14,6 +13,7 @@ use serde::Deserialize;
 use crate::access::routes::{Access, Routes};
 use crate::db::Db;
 use crate::http::AppError;
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::jobs::queue::{self, Job, State as JobState};
 use crate::jobs::visibility::{Caller, JobFilter, cancel_job, listing, retry_job, visible};
@@ -169,22 +169,11 @@ async fn detail(
     show(&db, &viewer, &id, None).await
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn cancel(
     State(db): State<Db>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "job cancellation")?;
     match cancel_job(&db, Caller::from(&viewer), &id).await {
         Ok(()) => Ok(Redirect::to(&format!("/jobs/{id}")).into_response()),
         Err(AppError::Conflict(why)) => show(&db, &viewer, &id, Some(why)).await,
@@ -194,14 +183,9 @@ async fn cancel(
 
 async fn retry(
     State(db): State<Db>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "job retry")?;
     match retry_job(&db, Caller::from(&viewer), &id).await {
         Ok(new) => Ok(Redirect::to(&format!("/jobs/{new}")).into_response()),
         Err(AppError::Conflict(why)) => show(&db, &viewer, &id, Some(why)).await,

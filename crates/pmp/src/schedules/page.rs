@@ -3,15 +3,14 @@
 //! Every change goes through the same checks as the API.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use crate::access::routes::{Access, Routes};
 use crate::http::{AppError, FormFields, form_value};
+use crate::identity::sessions::form::{PageForm, Refused};
 use crate::identity::sessions::guard::Viewer;
 use crate::inventory::InventoryState;
 use crate::jobs::visibility::Caller;
@@ -50,13 +49,24 @@ struct ListPage {
     shell: Shell,
     schedules: Vec<View>,
     error: Option<String>,
+    /// What the person typed into the add form, shown again when it was refused.
+    typed: FormFields,
+}
+
+impl ListPage {
+    /// The typed value of `name`, or `default` when nothing was typed there.
+    fn typed<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        let value = form_value(&self.typed, name);
+        if value.is_empty() { default } else { value }
+    }
 }
 
 async fn page(
     state: &InventoryState,
     viewer: &Viewer,
-    error: Option<String>,
+    refused: Option<Refused<FormFields>>,
 ) -> Result<Response, PageError> {
+    let (typed, error) = refused.map_or((Vec::new(), None), |r| (r.input, Some(r.error)));
     let schedules = visible_list(state, Caller::from(viewer))
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
@@ -70,6 +80,7 @@ async fn page(
             shell: viewer.shell.clone(),
             schedules,
             error,
+            typed,
         },
         status,
     )
@@ -141,53 +152,27 @@ fn parse(fields: &FormFields) -> Result<NewSchedule, String> {
 
 async fn add(
     State(state): State<InventoryState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    form: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "schedule creation",
-    )?;
-    let body = match parse(&fields) {
-        Ok(body) => body,
-        Err(why) => return page(&state, &viewer, Some(why)).await,
+    let created = match parse(&form.input) {
+        Ok(body) => create_schedule(&state, Caller::from(&form.viewer), &body).await,
+        Err(why) => Err(AppError::BadRequest(why)),
     };
-    match create_schedule(&state, Caller::from(&viewer), &body).await {
-        Ok(_) => Ok(Redirect::to("/schedules").into_response()),
-        Err(AppError::BadRequest(why) | AppError::Forbidden(why)) => {
-            page(&state, &viewer, Some(why)).await
-        }
-        Err(AppError::NotFound) => {
-            page(
-                &state,
-                &viewer,
-                Some("a target does not exist or is not yours to see".to_owned()),
-            )
-            .await
-        }
-        Err(e) => Err(PageError::in_shell(e, viewer.shell.clone())),
-    }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let why = match created {
+        Ok(_) => return Ok(Redirect::to("/schedules").into_response()),
+        Err(AppError::BadRequest(why) | AppError::Forbidden(why)) => why,
+        Err(AppError::NotFound) => "a target does not exist or is not yours to see".to_owned(),
+        Err(e) => return Err(PageError::in_shell(e, form.viewer.shell)),
+    };
+    let (viewer, refused) = form.refuse(why);
+    page(&state, &viewer, Some(refused)).await
 }
 
 async fn change(
     State(state): State<InventoryState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path((id, change)): Path<(String, String)>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "schedule change")?;
     let result = match change.as_str() {
         "pause" => set_enabled(&state, Caller::from(&viewer), &id, false).await,
         "resume" => set_enabled(&state, Caller::from(&viewer), &id, true).await,

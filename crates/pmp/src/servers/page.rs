@@ -5,9 +5,8 @@
 //! certificate change, the new fingerprint to confirm.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,6 +15,7 @@ use crate::access::routes::{Access, Routes};
 use crate::access::{Privilege, Target};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, Client, FormFields, form_value};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::ids::ServerId;
 use crate::inventory::Health;
@@ -126,16 +126,11 @@ async fn list(State(state): State<ServersState>, viewer: Viewer) -> Result<Respo
 
 async fn probe(
     State(state): State<ServersState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "server probe",
-    )?;
     let url = match address::check(form_value(&fields, "url")).await {
         Ok(url) => url,
         Err(why) => return page(&state, &viewer, None, Some(why)).await,
@@ -152,17 +147,12 @@ fn optional(fields: &FormFields, name: &str) -> Option<String> {
 
 async fn add(
     State(state): State<ServersState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "server creation",
-    )?;
     let token = optional(&fields, "token_id").is_some();
     let body = NewServer {
         id: form_value(&fields, "id").trim().to_owned(),
@@ -307,18 +297,13 @@ async fn node_graphs(state: &ServersState, id: &ServerId) -> Vec<(String, String
 
 async fn pin(
     State(state): State<ServersState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    viewer.session.check_form(
-        &headers,
-        form_value(&fields, "csrf"),
-        &viewer.shell,
-        "certificate confirmation",
-    )?;
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let id = ServerId::parse(&raw).map_err(|_| fail(AppError::NotFound))?;
     let fingerprint: pve::Fingerprint = form_value(&fields, "fingerprint")

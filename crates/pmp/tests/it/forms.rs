@@ -8,7 +8,120 @@ use crate::support::{Engine, spawn_app};
 crate::on_both_engines!(
     every_form_needs_the_csrf_token_and_writes_nothing_without_it,
     the_alert_rules_form_refuses_what_no_rule_can_mean,
+    a_refused_schedule_form_comes_back_with_what_was_typed,
+    job_and_session_buttons_need_the_csrf_token_too,
 );
+
+/// A schedule the portal refuses comes back on its page, answered 400 with the reason and
+/// every field as typed (escaped: markup stays text), and nothing is stored.
+async fn a_refused_schedule_form_comes_back_with_what_was_typed(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("root").await;
+    let cookie = app.sign_in("root").await;
+    let csrf = crate::audit_coverage::csrf(&app, &cookie).await;
+    for (cron, targets) in [
+        ("61 * * * *", "lab/100"),
+        ("30 2 * * *", "../../etc/passwd"),
+        ("30 2 * * *", "nowhere/100"),
+    ] {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("name", "<script>alert(1)</script> nightly"),
+            ("cron", cron),
+            ("timezone", "Europe/Berlin"),
+            ("op", "power"),
+            ("action", "shutdown"),
+            ("keep_last", "7"),
+            ("targets", targets),
+        ];
+        let answer = app
+            .client
+            .post(app.url("/schedules"))
+            .header("cookie", &cookie)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{cron} {targets}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("data-error"), "{cron} {targets}");
+        assert!(!html.contains("<script>alert"), "markup must stay text");
+        assert!(
+            html.contains("value=\"&#60;script&#62;alert(1)&#60;/script&#62; nightly\"")
+                || html.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt; nightly\""),
+            "{html}"
+        );
+        assert!(html.contains(&format!("value=\"{}\"", cron)), "{cron}");
+        assert!(html.contains("value=\"Europe/Berlin\""));
+        assert!(html.contains("<option value=\"power\" selected>"));
+        assert!(html.contains("<option selected>shutdown</option>"));
+        assert!(html.contains("value=\"7\""));
+    }
+    assert!(
+        pmp::schedules::store::list(app.portal.db())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The buttons of the jobs and sessions pages pass the same check as every other form: no
+/// token, a forged one or another site is refused with 403 and changes nothing.
+async fn job_and_session_buttons_need_the_csrf_token_too(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.create_admin("root").await;
+    let cookie = app.sign_in("root").await;
+    let other = app.sign_in("root").await;
+    let sessions = pmp::identity::users::list(app.portal.db()).await.unwrap();
+    let root = &sessions[0].id;
+    let listed = pmp::identity::sessions::list_for(
+        app.portal.db(),
+        &pmp::identity::sessions::SessionPolicy {
+            idle_secs: 1800,
+            absolute_secs: 43200,
+            secure: false,
+        },
+        root,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed.len(), 2);
+    let mut paths = vec![
+        "/jobs/00000000-0000-4000-8000-000000000000/cancel".to_owned(),
+        "/jobs/00000000-0000-4000-8000-000000000000/retry".to_owned(),
+    ];
+    paths.extend(listed.iter().map(|s| format!("/sessions/{}/revoke", s.id)));
+    for path in &paths {
+        for (csrf, site) in [
+            (None, "same-origin"),
+            (Some("forged"), "same-origin"),
+            (None, "cross-site"),
+        ] {
+            let body: Vec<(&str, &str)> = csrf.map(|c| ("csrf", c)).into_iter().collect();
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", site)
+                .form(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} {csrf:?} {site}"
+            );
+        }
+    }
+    // Both sessions still work.
+    for cookie in [&cookie, &other] {
+        assert_eq!(
+            app.get_with("/api/v1/me", cookie).await.status(),
+            StatusCode::OK
+        );
+    }
+}
 
 /// Wrong types, out-of-range numbers, markup and unknown rules are refused with a sentence and
 /// change nothing; a sound row is saved; people without `settings.manage` cannot post at all.

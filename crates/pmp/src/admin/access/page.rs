@@ -4,9 +4,8 @@
 //! `access::admin` like the API's and are security events.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -16,6 +15,7 @@ use crate::access::routes::{Access, Routes};
 use crate::access::{AclPath, Privilege, Target, store};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, Client, FormFields, form_value};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::identity::users::{self, User};
 use crate::inventory::InventoryState;
@@ -204,127 +204,95 @@ async fn act(
     }
 }
 
-/// Runs `change` only when the form's CSRF token is right: nothing is written otherwise.
-async fn checked<F, Fut>(
-    viewer: &Viewer,
-    headers: &HeaderMap,
-    fields: &FormFields,
-    change: F,
-) -> Result<Result<String, admin::AdminError>, PageError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<String, admin::AdminError>>,
-{
-    viewer.session.check_form(
-        headers,
-        form_value(fields, "csrf"),
-        &viewer.shell,
-        "access administration",
-    )?;
-    Ok(change().await)
-}
-
 async fn create_role(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
     let privileges: Vec<&str> = fields
         .iter()
         .filter(|(k, _)| k == "privilege")
         .map(|(_, v)| v.as_str())
         .collect();
-    let change = checked(&viewer, &headers, &fields, || async {
-        admin::create_role(
-            &state.db,
-            form_value(&fields, "name"),
-            &privileges.join(","),
-        )
-        .await
-        .map(|id| format!("role {id} created"))
-    })
-    .await?;
+    let change = admin::create_role(
+        &state.db,
+        form_value(&fields, "name"),
+        &privileges.join(","),
+    )
+    .await
+    .map(|id| format!("role {id} created"));
     act(&state, &viewer, &client, change).await
 }
 
 async fn delete_role(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    let change = checked(&viewer, &headers, &fields, || async {
-        admin::delete_role(&state.db, &id)
-            .await
-            .map(|()| format!("role {id} deleted"))
-    })
-    .await?;
+    let change = admin::delete_role(&state.db, &id)
+        .await
+        .map(|()| format!("role {id} deleted"));
     act(&state, &viewer, &client, change).await
 }
 
 async fn create_group(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
-    let change = checked(&viewer, &headers, &fields, || async {
-        admin::create_group(&state.db, form_value(&fields, "name"))
-            .await
-            .map(|id| format!("group {id} created"))
-    })
-    .await?;
+    let change = admin::create_group(&state.db, form_value(&fields, "name"))
+        .await
+        .map(|id| format!("group {id} created"));
     act(&state, &viewer, &client, change).await
 }
 
 async fn delete_group(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    let change = checked(&viewer, &headers, &fields, || async {
-        admin::delete_group(&state.db, &id)
-            .await
-            .map(|()| format!("group {id} deleted"))
-    })
-    .await?;
+    let change = admin::delete_group(&state.db, &id)
+        .await
+        .map(|()| format!("group {id} deleted"));
     act(&state, &viewer, &client, change).await
 }
 
 async fn members(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
     let add = form_value(&fields, "action") != "remove";
     let user = form_value(&fields, "user_id");
-    let change = checked(&viewer, &headers, &fields, || async {
+    let change = async {
         let verb = if add { "added to" } else { "removed from" };
         admin::set_member(&state.db, &id, user, add)
             .await
             .map(|()| format!("user {user} {verb} group {id}"))
-    })
-    .await?;
+    }
+    .await;
     act(&state, &viewer, &client, change).await
 }
 
 async fn add_entry(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
     let principal = match form_value(&fields, "principal").split_once(':') {
         Some(("user", id)) => Some(admin::Principal::User(id)),
@@ -333,29 +301,24 @@ async fn add_entry(
     };
     let (path, role) = (form_value(&fields, "path"), form_value(&fields, "role_id"));
     let propagate = form_value(&fields, "propagate") == "on";
-    let change = checked(&viewer, &headers, &fields, || async {
+    let change = async {
         let principal = principal.ok_or(admin::AdminError::Missing("user or group"))?;
         admin::add_entry(&state.db, principal, path, role, propagate)
             .await
             .map(|id| format!("ACL entry {id}: role {role} on {path}"))
-    })
-    .await?;
+    }
+    .await;
     act(&state, &viewer, &client, change).await
 }
 
 async fn delete_entry(
     State(state): State<InventoryState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(fields): Form<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    let change = checked(&viewer, &headers, &fields, || async {
-        admin::remove_entry(&state.db, &id)
-            .await
-            .map(|()| format!("ACL entry {id} removed"))
-    })
-    .await?;
+    let change = admin::remove_entry(&state.db, &id)
+        .await
+        .map(|()| format!("ACL entry {id} removed"));
     act(&state, &viewer, &client, change).await
 }

@@ -3,11 +3,11 @@
 //! password. Page and API.
 
 use askama::Template;
+use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::access::routes::{Access, Routes};
@@ -16,6 +16,7 @@ use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
 use crate::identity::principal::Principal;
 use crate::identity::second_factor::totp::{self, Enrolment};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::{Gate, Viewer};
 use crate::identity::signin::account::{Refused, confirm_password};
 use crate::identity::users::User;
@@ -101,8 +102,6 @@ impl TotpPage {
 #[derive(Deserialize)]
 struct TotpForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     code: String,
     #[serde(default)]
     password: String,
@@ -117,13 +116,8 @@ async fn totp_page(
 
 async fn totp_start_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA enrolment")?;
     let user = viewer.user.clone();
     let mut page = TotpPage::load(&state, viewer).await?;
     page.enrolment = totp::begin(&state.db, &state.keys, &user.id, &user.username)
@@ -134,14 +128,9 @@ async fn totp_start_form(
 
 async fn totp_confirm_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
+    PageForm { viewer, input }: PageForm<TotpForm>,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA confirmation")?;
     let user = viewer.user.clone();
     let codes = confirm(&state, &client, &user, &input.code).await?;
     let mut page = TotpPage::load(&state, viewer).await?;
@@ -165,14 +154,9 @@ async fn totp_confirm_form(
 
 async fn totp_disable_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(input): Form<TotpForm>,
+    PageForm { viewer, input }: PageForm<TotpForm>,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "2FA removal")?;
     let user = viewer.user.clone();
     let shell = viewer.shell.clone();
     match disable(&state, &client, &user, input.password).await {

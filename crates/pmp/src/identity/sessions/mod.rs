@@ -2,6 +2,7 @@
 //! stored only as its SHA-256, with idle and absolute expiry checked on every request, and a
 //! per-session CSRF token for every state-changing form.
 
+pub mod form;
 pub mod guard;
 mod page;
 

@@ -3,17 +3,16 @@
 //! foreign session id answers 404 like one that does not exist.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use crate::access::routes::{Access, Routes};
 use crate::audit::events::{self, Kind, Subject};
 use crate::http::{AppError, Client};
 use crate::identity::IdentityState;
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::{self, MaybeSession, SessionInfo};
 use crate::ui::PageError;
 use crate::ui::{Shell, render, utc};
@@ -49,12 +48,6 @@ struct Row {
 struct SessionsPage {
     shell: Shell,
     rows: Vec<Row>,
-}
-
-#[derive(Deserialize)]
-struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// A short browser name from a user-agent string.
@@ -110,18 +103,11 @@ async fn page(
 
 async fn revoke(
     State(state): State<IdentityState>,
-    MaybeSession(session): MaybeSession,
     client: Client,
-    shell: Shell,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(input): Form<RevokeForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    let Some(session) = session else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    let shell = shell.for_session(Some(session.signed_in()));
-    session.check_form(&headers, &input.csrf, &shell, "session revocation")?;
+    let (session, shell) = (viewer.session, viewer.shell);
     // Session ids are UUIDs; anything else (a NUL byte, a path) never reaches the database.
     let Ok(id) = uuid::Uuid::parse_str(&id).map(|u| u.to_string()) else {
         return Err(PageError::in_shell(AppError::NotFound, shell));

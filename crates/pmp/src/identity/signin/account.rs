@@ -3,9 +3,8 @@
 //! current password is shared with turning off two-factor sign-in (`second_factor::account`).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::audit::events::{self, Kind, Subject};
 use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
 use crate::identity::principal::{Principal, Via};
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::{Gate, Viewer};
 use crate::identity::signin::password;
 use crate::identity::signin::throttle::{self, Key};
@@ -174,8 +174,6 @@ struct PasswordPage {
 #[derive(Deserialize)]
 struct PasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     current: String,
     #[serde(default)]
     new: String,
@@ -196,14 +194,9 @@ async fn password_page(viewer: Viewer) -> Result<Response, PageError> {
 
 async fn password_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(input): Form<PasswordForm>,
+    PageForm { viewer, input }: PageForm<PasswordForm>,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "password change")?;
     let forced = viewer.gate == Some(Gate::ChangePassword);
     let outcome = if input.new == input.confirm {
         change_password(

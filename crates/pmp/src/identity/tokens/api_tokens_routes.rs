@@ -3,11 +3,11 @@
 //! listed or revocable; another person's token id answers 404 like one that does not exist.
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
-use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::access::AclPath;
@@ -16,6 +16,7 @@ use crate::audit::events::{self, Kind, Subject};
 use crate::http::{ApiJson, AppError, Client};
 use crate::identity::IdentityState;
 use crate::identity::principal::Principal;
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::Viewer;
 use crate::identity::tokens::api_tokens::{self, TokenInfo};
 use crate::identity::users::User;
@@ -164,8 +165,6 @@ async fn page(State(state): State<IdentityState>, viewer: Viewer) -> Result<Resp
 #[derive(Deserialize)]
 struct CreateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     days: String,
@@ -173,14 +172,9 @@ struct CreateForm {
 
 async fn create_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(input): Form<CreateForm>,
+    PageForm { viewer, input }: PageForm<CreateForm>,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "token creation")?;
     let days = match input.days.trim() {
         "" | "0" => Ok(None),
         n => n
@@ -199,23 +193,12 @@ async fn create_form(
     }
 }
 
-#[derive(Deserialize)]
-struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn revoke_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Form(input): Form<RevokeForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    viewer
-        .session
-        .check_form(&headers, &input.csrf, &viewer.shell, "token revocation")?;
     revoke(&state, &client, &viewer.user, &id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;

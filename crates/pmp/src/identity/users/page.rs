@@ -3,9 +3,8 @@
 //! actions themselves are `admin`'s; this module only renders and reads forms.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,6 +14,7 @@ use crate::access::routes::{Access, Routes};
 use crate::http::{AppError, Client, FormFields, form_value};
 use crate::identity::IdentityState;
 use crate::identity::second_factor::totp;
+use crate::identity::sessions::form::PageForm;
 use crate::identity::sessions::guard::{self, TotpPolicy, Viewer};
 use crate::identity::users::admin::{self, Actor};
 use crate::identity::users::{self, User};
@@ -95,15 +95,7 @@ struct UserPage {
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-#[derive(Deserialize)]
 struct CreateForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -113,25 +105,13 @@ struct CreateForm {
 #[derive(Deserialize)]
 struct UpdateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     role: String,
     #[serde(default)]
     state: String,
 }
 
-/// Admits an administrator whose form carries this session's CSRF token.
-fn admit<'a>(
-    viewer: &'a Viewer,
-    client: &'a Client,
-    headers: &HeaderMap,
-    csrf: Option<&str>,
-) -> Result<Actor<'a>, PageError> {
-    if let Some(csrf) = csrf {
-        viewer
-            .session
-            .check_form(headers, csrf, &viewer.shell, "user administration")?;
-    }
+/// Admits an administrator (a form's CSRF token was checked by `PageForm`).
+fn admit<'a>(viewer: &'a Viewer, client: &'a Client) -> Result<Actor<'a>, PageError> {
     let authorized = admin::may_manage_users(&viewer.grants)
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
     Ok(Actor::admit(&viewer.user, client, authorized))
@@ -187,20 +167,17 @@ async fn list_page(
     State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    admit(&viewer, &client, &headers, None)?;
+    admit(&viewer, &client)?;
     show_list(&state, &viewer, None, None).await
 }
 
 async fn create_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(input): Form<CreateForm>,
+    PageForm { viewer, input }: PageForm<CreateForm>,
 ) -> Result<Response, PageError> {
-    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
+    let actor = admit(&viewer, &client)?;
     match admin::create(&state, &actor, &input.username, input.role == "admin").await {
         Ok((user, temporary)) => {
             show_list(&state, &viewer, Some((user.username, temporary)), None).await
@@ -214,13 +191,14 @@ async fn create_form(
 
 async fn policy_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
-    Form(fields): Form<FormFields>,
+    PageForm {
+        viewer,
+        input: fields,
+    }: PageForm<FormFields>,
 ) -> Result<Response, PageError> {
     let field = |name: &str| form_value(&fields, name);
-    let actor = admit(&viewer, &client, &headers, Some(field("csrf")))?;
+    let actor = admit(&viewer, &client)?;
     let roles = fields
         .iter()
         .filter(|(k, _)| k == "role")
@@ -270,10 +248,9 @@ async fn user_page(
     State(state): State<IdentityState>,
     viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    admit(&viewer, &client, &headers, None)?;
+    admit(&viewer, &client)?;
     show_user(&state, &viewer, &id, None, None).await
 }
 
@@ -289,12 +266,10 @@ async fn act(
     state: &IdentityState,
     viewer: &Viewer,
     client: &Client,
-    headers: &HeaderMap,
-    csrf: &str,
     id: &str,
     action: Action,
 ) -> Result<Response, PageError> {
-    let actor = admit(viewer, client, headers, Some(csrf))?;
+    let actor = admit(viewer, client)?;
     let target = admin::find(state, id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
@@ -320,52 +295,44 @@ async fn act(
 
 async fn update_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<UpdateForm>,
+    PageForm { viewer, input }: PageForm<UpdateForm>,
 ) -> Result<Response, PageError> {
     let action = Action::Update {
         is_admin: input.role == "admin",
         disabled: input.state == "disabled",
     };
-    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+    act(&state, &viewer, &client, &id, action).await
 }
 
 async fn reset_password_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let action = Action::ResetPassword;
-    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+    act(&state, &viewer, &client, &id, action).await
 }
 
 async fn reset_totp_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let action = Action::ResetTotp;
-    act(&state, &viewer, &client, &headers, &input.csrf, &id, action).await
+    act(&state, &viewer, &client, &id, action).await
 }
 
 async fn delete_form(
     State(state): State<IdentityState>,
-    viewer: Viewer,
     client: Client,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(input): Form<CsrfForm>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
-    let actor = admit(&viewer, &client, &headers, Some(&input.csrf))?;
+    let actor = admit(&viewer, &client)?;
     let target = admin::find(&state, &id)
         .await
         .map_err(|e| PageError::in_shell(e, viewer.shell.clone()))?;
