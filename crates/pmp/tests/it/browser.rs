@@ -3,11 +3,12 @@
 //! Screenshots land in `target/screenshots/`.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
+use reaper::Reaped;
 use serde_json::{Value, json};
 
 use crate::support::{Engine, screenshot_dir, spawn_app};
@@ -15,18 +16,12 @@ use crate::support::{Engine, screenshot_dir, spawn_app};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A chromedriver process, killed on drop, with a headless Chromium session.
+/// A chromedriver process with a headless Chromium session; both, and every process Chromium
+/// started, are killed on drop (field order: the driver goes before its profile folder).
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    _driver: Reaped,
     _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
 }
 
 impl Browser {
@@ -42,12 +37,13 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        let driver = Reaped::spawn(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("start chromedriver");
         let profile = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
@@ -84,7 +80,7 @@ impl Browser {
         };
         Self {
             client,
-            driver,
+            _driver: driver,
             _profile: profile,
         }
     }

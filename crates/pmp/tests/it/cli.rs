@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use reaper::SpawnReaped as _;
+
 pub(crate) fn pmp(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pmp"));
     command.current_dir(dir).env("RUST_BACKTRACE", "1");
@@ -242,7 +244,7 @@ fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
             "json",
         ])
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     wait_until_up(addr);
 
@@ -311,7 +313,7 @@ async fn demo_prints_a_working_portal_url_setup_link_and_simulator() {
         .args(["demo", "--listen", &addr.to_string(), "--sim-nodes", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let portal = read_until(&mut stdout, "Portal:");
@@ -370,7 +372,7 @@ fn plain_http_on_a_non_loopback_address_warns_loudly() {
     let child = pmp(dir.path())
         .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     wait_until_up(SocketAddr::from(([127, 0, 0, 1], port)));
     terminate(&child);
@@ -395,7 +397,7 @@ pub(crate) fn user_command(dir: &Path, args: &[&str], password: &str) -> Output 
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     child
         .stdin

@@ -3,6 +3,8 @@
 
 use crate::cli::{fails_with, pmp, user_command};
 
+use reaper::SpawnReaped as _;
+
 #[tokio::test]
 async fn reset_password_on_the_command_line_revokes_and_unlocks() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +123,7 @@ async fn pmp_worker_runs_queued_jobs_and_stops_cleanly_on_sigterm() {
     let mut child = pmp(dir.path())
         .args(["worker", "--concurrency", "2", "--log-format", "json"])
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     crate::cli::read_until(&mut stderr, "job worker started");

@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::pve::{add_server, fast_app, job_end, token, until};
 use crate::support::{Engine, call, get_json, queued, scalar, spawn_app_with};
 
+use reaper::SpawnReaped as _;
+
 crate::on_both_engines!(a_cancelled_job_stops_its_pve_task,);
 
 async fn a_cancelled_job_stops_its_pve_task(engine: Engine) {
@@ -154,7 +156,7 @@ async fn a_worker_killed_mid_run_loses_no_job_and_repeats_no_pve_task() {
             .env("PMP_JOB_LEASE_SECS", "3")
             .env("PMP_TASK_POLL_MS", "100")
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_reaped()
             .unwrap_or_else(|e| panic!("worker {name}: {e}"));
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         crate::cli::read_until(&mut stderr, "job worker started");

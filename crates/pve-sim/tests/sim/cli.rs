@@ -5,13 +5,15 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use reaper::SpawnReaped as _;
+
 /// Starts the binary with `args`; returns it and the JSON line it printed.
-fn spawn(args: &[&str]) -> (std::process::Child, Value) {
+fn spawn(args: &[&str]) -> (reaper::Reaped, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pve-sim"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .spawn_reaped()
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
