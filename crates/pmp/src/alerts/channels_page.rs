@@ -113,10 +113,7 @@ async fn add(
 async fn test(
     State(state): State<AlertsState>,
     Path(id): Path<String>,
-    PageForm {
-        viewer,
-        input: _fields,
-    }: PageForm<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let (flash, status) = match test_channel(&state, &id).await {
         Ok(()) => (
@@ -133,10 +130,7 @@ async fn test(
 async fn remove(
     State(state): State<AlertsState>,
     Path(id): Path<String>,
-    PageForm {
-        viewer,
-        input: _fields,
-    }: PageForm<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     if !channels::delete(&state.db, &id)

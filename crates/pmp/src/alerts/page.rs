@@ -191,10 +191,7 @@ async fn set_rule(
 async fn resolve(
     State(state): State<AlertsState>,
     Path(id): Path<String>,
-    PageForm {
-        viewer,
-        input: _fields,
-    }: PageForm<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     if let Some(alert) = store::resolve_id(&state.db, &id)

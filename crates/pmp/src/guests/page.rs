@@ -226,10 +226,7 @@ async fn power(
     State(state): State<ServersState>,
     client: Client,
     Path((server, vmid, action)): Path<(String, u32, String)>,
-    PageForm {
-        viewer,
-        input: _fields,
-    }: PageForm<FormFields>,
+    PageForm { viewer, .. }: PageForm,
 ) -> Result<Response, PageError> {
     let fail = |e: AppError| PageError::in_shell(e, viewer.shell.clone());
     let action = pve::PowerAction::parse(&action).ok_or_else(|| fail(AppError::NotFound))?;
