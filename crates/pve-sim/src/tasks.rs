@@ -128,16 +128,14 @@ impl Task {
         })
     }
 
-    /// Every log line as PVE numbers them, the final `TASK ...` line included once ended.
+    /// Every log line as PVE numbers them, the final `TASK ...` line included once ended
+    /// (none while a quiet task runs).
     pub fn log(&self) -> Vec<String> {
         let mut lines = self.lines.clone();
         match self.exit.as_deref() {
             Some("OK") => lines.push("TASK OK".to_owned()),
             Some(error) => lines.push(format!("TASK ERROR: {error}")),
             None => {}
-        }
-        if lines.is_empty() {
-            lines.push("no content".to_owned());
         }
         lines
     }
@@ -159,7 +157,14 @@ pub fn unix_now() -> u64 {
 
 impl Tasks {
     /// Records a new running task and returns its UPID.
-    pub fn begin(&self, node: &str, kind: &str, id: &str, user: &str, first_line: String) -> Upid {
+    pub fn begin(
+        &self,
+        node: &str,
+        kind: &str,
+        id: &str,
+        user: &str,
+        first_line: Option<String>,
+    ) -> Upid {
         let pid = {
             let mut next = self.next_pid.lock().unwrap_or_else(|e| e.into_inner());
             *next = next.wrapping_add(1).max(1);
@@ -176,7 +181,7 @@ impl Tasks {
         };
         let task = Task {
             upid: upid.clone(),
-            lines: vec![first_line],
+            lines: first_line.into_iter().collect(),
             exit: None,
             endtime: None,
         };

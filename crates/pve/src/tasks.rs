@@ -120,6 +120,17 @@ impl Outcome {
     }
 }
 
+/// A task that has written nothing yet has an empty log file, and PVE then answers one line
+/// `{"n": 1, "t": "no content"}` (with `total: 1`) whatever the start, for the web UI's sake.
+/// Taken for a real line it would be numbered 1, and the task's real first line, numbered 1
+/// too, would be skipped once it came.
+fn without_placeholder(lines: Vec<LogLine>) -> Vec<LogLine> {
+    match lines.as_slice() {
+        [only] if only.n == 1 && only.t == "no content" => Vec::new(),
+        _ => lines,
+    }
+}
+
 impl Client {
     fn task_path(upid: &Upid) -> String {
         format!("/nodes/{}/tasks/{upid}", upid.node)
@@ -131,7 +142,8 @@ impl Client {
             .await
     }
 
-    /// Up to `limit` log lines from line `start` (0-based).
+    /// Up to `limit` log lines from line `start` (0-based); none while the task has written
+    /// nothing (see `without_placeholder`).
     pub async fn task_log(
         &self,
         upid: &Upid,
@@ -139,8 +151,10 @@ impl Client {
         limit: u64,
     ) -> Result<Vec<LogLine>, Error> {
         let params = [("start", start.to_string()), ("limit", limit.to_string())];
-        self.get(&format!("{}/log", Self::task_path(upid)), &params)
-            .await
+        let lines = self
+            .get(&format!("{}/log", Self::task_path(upid)), &params)
+            .await?;
+        Ok(without_placeholder(lines))
     }
 
     /// The cluster's recent tasks the credentials may see (`/cluster/tasks`), as parsed UPIDs;
@@ -180,7 +194,6 @@ impl Client {
             // Read the log after the status: a stopped task's log is complete.
             loop {
                 let lines = self.task_log(upid, seen, PAGE).await?;
-                // PVE answers one "no content" line for an empty log.
                 let fresh: Vec<&LogLine> = lines.iter().filter(|l| l.n > seen).collect();
                 for line in &fresh {
                     on_line(line);
@@ -202,6 +215,24 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_log_placeholder_is_no_line_and_real_lines_stay() {
+        let parse = |body: &str| -> Vec<LogLine> {
+            let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+            serde_json::from_value(answer["data"].clone()).unwrap()
+        };
+        // As PVE answers for a task that has written nothing yet, at any start.
+        let empty = parse(r#"{"total":1,"data":[{"n":1,"t":"no content"}]}"#);
+        assert!(without_placeholder(empty).is_empty());
+        let only_ok = parse(r#"{"data":[{"t":"TASK OK","n":1}],"total":1}"#);
+        let kept = without_placeholder(only_ok);
+        assert_eq!((kept[0].n, kept[0].t.as_str()), (1, "TASK OK"));
+        let two = parse(r#"{"total":2,"data":[{"n":1,"t":"no content"},{"n":2,"t":"TASK OK"}]}"#);
+        assert_eq!(without_placeholder(two).len(), 2);
+        let past_the_end = parse(r#"{"total":4,"data":[]}"#);
+        assert!(without_placeholder(past_the_end).is_empty());
+    }
 
     #[test]
     fn upids_parse_in_pve_and_pbs_layouts_and_refuse_junk() {

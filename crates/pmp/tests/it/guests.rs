@@ -87,6 +87,15 @@ async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {
         lines.contains(&"TASK OK"),
         "the PVE task log is copied: {lines:?}"
     );
+    // A start writes nothing until it ends, so PVE's "no content" placeholder was all the
+    // portal saw of it for a while; the copy holds exactly the real line, once.
+    let after_upid: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| !l.contains("PVE task UPID:"))
+        .skip(1)
+        .copied()
+        .collect();
+    assert_eq!(after_upid, ["TASK OK"], "{lines:?}");
     until(&app, &base, &root, |g| g["status"] == "running").await;
     let addresses = get_json(&app, &format!("{base}/addresses"), &root).await;
     assert_eq!(

@@ -206,13 +206,17 @@ async fn act(
     if let Some(refusal) = power.refusal(&guest) {
         return Err(PveError::failed(refusal));
     }
-    let first_line = format!(
-        "{} {} {}: {}",
-        power.name(),
-        kind.noun(),
-        guest.vmid,
-        guest.name
-    );
+    // PVE's start tasks write nothing until they end with `TASK OK`; the others say what
+    // they do first.
+    let first_line = (power != Power::Start).then(|| {
+        format!(
+            "{} {} {}: {}",
+            power.name(),
+            kind.noun(),
+            guest.vmid,
+            guest.name
+        )
+    });
     let worker = kind.worker(power.name());
     let upid = run_task(
         &state,
@@ -232,7 +236,7 @@ pub(super) fn run_task(
     guest: &Guest,
     worker: &str,
     user: &str,
-    first_line: String,
+    first_line: impl Into<Option<String>>,
     effect: impl FnOnce(&mut Guest) + Send + 'static,
 ) -> String {
     let cluster = state.cluster.clone();
@@ -258,14 +262,18 @@ pub(super) struct NodeTask<'a> {
 }
 
 /// Starts a task on a node that logs progress and runs `done` when it ends after the
-/// configured duration, unless it was stopped first; returns the UPID.
+/// configured duration, unless it was stopped first; returns the UPID. A task without a first
+/// line writes nothing until it ends, as a guest's start does in PVE: until then its log is
+/// PVE's "no content" placeholder.
 pub(super) fn run_node_task(
     state: &ApiState,
     task: &NodeTask<'_>,
-    first_line: String,
+    first_line: impl Into<Option<String>>,
     done: impl FnOnce() + Send + 'static,
 ) -> String {
     let cluster = state.cluster.clone();
+    let first_line = first_line.into();
+    let logs = first_line.is_some();
     let upid = cluster
         .tasks
         .begin(task.node, task.worker, task.id, task.user, first_line);
@@ -275,9 +283,11 @@ pub(super) fn run_node_task(
         // Progress lines a third and two thirds of the way, as long PVE tasks log as they go.
         for step in 1..=2 {
             tokio::time::sleep(duration / 3).await;
-            cluster
-                .tasks
-                .append(&running, format!("progress {}%", step * 33));
+            if logs {
+                cluster
+                    .tasks
+                    .append(&running, format!("progress {}%", step * 33));
+            }
         }
         tokio::time::sleep(duration / 3).await;
         cluster.tasks.finish_with(&running, "OK".to_owned(), done);

@@ -179,6 +179,11 @@ pub(super) async fn log(
         n => usize::try_from(n).unwrap_or(usize::MAX),
     };
     let lines = task.log();
+    if lines.is_empty() {
+        // PVE answers an empty log file with one placeholder line, whatever the start.
+        let placeholder = json!([{ "n": 1, "t": "no content" }]);
+        return Ok(Json(json!({ "data": placeholder, "total": 1 })).into_response());
+    }
     let total = lines.len();
     let page: Vec<Value> = lines
         .into_iter()

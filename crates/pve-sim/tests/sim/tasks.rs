@@ -24,9 +24,26 @@ async fn a_start_runs_as_a_task_and_the_guest_ends_up_running() {
     let (_, running) = sim.get(&format!("/nodes/pve1/tasks/{text}/status")).await;
     assert_eq!(running["data"]["status"], "running");
     assert!(running["data"].get("exitstatus").is_none());
+    // Like PVE's qmstart, the task writes nothing while it runs: its log is PVE's placeholder,
+    // at any start.
+    for start in [0, 1, 5] {
+        let (_, log) = sim
+            .get(&format!("/nodes/pve1/tasks/{text}/log?start={start}"))
+            .await;
+        assert_eq!(
+            log,
+            serde_json::json!({"data": [{"n": 1, "t": "no content"}], "total": 1}),
+            "start={start}"
+        );
+    }
     let done = sim.wait(text).await;
     assert_eq!(done["exitstatus"], "OK");
     assert_eq!(done["upid"], text);
+    let (_, log) = sim.get(&format!("/nodes/pve1/tasks/{text}/log")).await;
+    assert_eq!(
+        log,
+        serde_json::json!({"data": [{"n": 1, "t": "TASK OK"}], "total": 1})
+    );
 
     let (_, current) = sim
         .get(&format!("/nodes/pve1/qemu/{vmid}/status/current"))

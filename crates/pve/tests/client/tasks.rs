@@ -53,6 +53,28 @@ async fn a_task_is_followed_to_the_end_with_each_log_line_streamed_once() {
     sim.stop().await;
 }
 
+/// A start writes nothing until it ends; meanwhile PVE answers its "no content" placeholder.
+/// The placeholder is no line, and the real first line, `TASK OK`, is streamed as line 1.
+#[tokio::test]
+async fn a_task_that_writes_only_its_end_streams_exactly_that_line() {
+    let sim = sim_with(600, Duration::from_secs(7200)).await;
+    let client = cluster_client(&sim, token(&sim));
+    let vmid = crate::support::guest(&client, "pve1", ResourceKind::Qemu, false).await;
+    let upid = client.power(vmid, PowerAction::Start).await.unwrap();
+    assert!(client.task_log(&upid, 0, 50).await.unwrap().is_empty());
+    let mut lines = Vec::new();
+    let (outcome, seen) = client
+        .wait_task(&upid, Duration::from_millis(20), 0, |l| {
+            lines.push((l.n, l.t.clone()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Ok);
+    assert_eq!(lines, [(1, "TASK OK".to_owned())]);
+    assert_eq!(seen, 1);
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn a_stopped_task_ends_without_its_effect() {
     let sim = sim_with(3_000, Duration::from_secs(7200)).await;
