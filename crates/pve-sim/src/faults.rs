@@ -178,6 +178,29 @@ impl Faults {
 }
 
 /// Applies the faults of the node `node` to a request.
+/// How long a member takes to give up on a proxied request to a node that is down (real PVE
+/// waits for the connection to time out; shorter here, so tests stay quick).
+const PROXY_GIVES_UP: Duration = Duration::from_millis(300);
+
+/// The node a request to `path` on `serving` is forwarded to, when that node is offline: PVE
+/// proxies everything under `/nodes/{node}/` to `{node}`.
+fn proxied_to_offline(faults: &Faults, serving: &str, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api2/json/nodes/")?;
+    let (target, _) = rest.split_once('/')?;
+    (target != serving && faults.offline(target)).then(|| target.to_owned())
+}
+
+/// PVE's answer when the node it proxies to cannot be reached: status 595, the reason in the
+/// status line, and an empty body.
+fn no_route_to_host() -> Response {
+    let status = StatusCode::from_u16(595).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, Body::empty()).into_response();
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(b"No route to host"));
+    response
+}
+
 pub(crate) async fn inject(
     faults: Arc<Faults>,
     node: String,
@@ -200,6 +223,12 @@ pub(crate) async fn inject(
             ))
         });
         return Response::new(Body::from_stream(broken));
+    }
+    if let Some(down) = proxied_to_offline(&faults, &node, request.uri().path()) {
+        // pveproxy forwards to the node and gives up when the connection fails.
+        tokio::time::sleep(PROXY_GIVES_UP).await;
+        tracing::debug!(node = %down, "proxied request to an offline node");
+        return no_route_to_host();
     }
     let (latency, effect) = faults.effect(&node);
     if !latency.is_zero() {

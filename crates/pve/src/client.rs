@@ -123,6 +123,15 @@ struct ErrorEnvelope {
     errors: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// The reason phrase of an answer when it is not the standard one for its status: PVE puts its
+/// message there (595 `No route to host` from a proxied request to a node that is down, with an
+/// empty body). hyper keeps such a phrase in the response's extensions.
+fn reason_phrase(response: &reqwest::Response) -> Option<String> {
+    let phrase = response.extensions().get::<hyper::ext::ReasonPhrase>()?;
+    let text = String::from_utf8_lossy(phrase.as_bytes()).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
 impl Conn {
     /// Sends one request to this member and unwraps PVE's envelope.
     pub(crate) async fn send(
@@ -148,6 +157,7 @@ impl Conn {
             .await
             .map_err(|e| self.send_error(&e, timeout))?;
         let status = response.status();
+        let reason = reason_phrase(&response);
         let body = response
             .bytes()
             .await
@@ -165,6 +175,8 @@ impl Conn {
         let parsed = serde_json::from_slice::<ErrorEnvelope>(&body).unwrap_or_default();
         let mut message = parsed
             .message
+            .filter(|m| !m.trim().is_empty())
+            .or(reason)
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
             .trim()
             .to_owned();

@@ -245,11 +245,18 @@ impl PveError {
 
 impl IntoResponse for PveError {
     fn into_response(self) -> Response {
+        // PVE puts the message in the status line too (when it fits in one: printable ASCII).
+        let reason =
+            hyper::ext::ReasonPhrase::try_from(self.message.trim().as_bytes().to_vec()).ok();
         let mut body = json!({ "data": Value::Null, "message": self.message });
         if let Some(errors) = self.errors {
             body["errors"] = json!(errors);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(reason);
+        }
+        response
     }
 }
 

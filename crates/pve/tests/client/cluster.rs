@@ -55,6 +55,32 @@ async fn an_offline_entry_node_hands_over_to_another_member() {
     sim.stop().await;
 }
 
+/// A request for a node that is down goes through a live member, which proxies it and gives
+/// up: PVE answers 595 with its reason, `No route to host`, in the status line and an empty
+/// body. The client passes PVE's own sentence on.
+#[tokio::test]
+async fn a_request_to_a_node_that_is_down_says_no_route_to_host() {
+    let sim = sim().await;
+    let client = cluster_client(&sim, token(&sim));
+    let vmid = crate::support::guest(&client, "pve3", ResourceKind::Qemu, false).await;
+    sim.set_fault(
+        Some("pve3"),
+        pve_sim::Fault {
+            offline: true,
+            ..pve_sim::Fault::default()
+        },
+    );
+    match client.guest_status(vmid).await.unwrap_err() {
+        pve::Error::Api { status, message } => {
+            assert_eq!((status, message.as_str()), (595, "No route to host"));
+        }
+        other => panic!("expected PVE's 595, got {other:?}"),
+    }
+    let shown = client.guest_status(vmid).await.unwrap_err().to_string();
+    assert_eq!(shown, "Proxmox VE answered 595: No route to host");
+    sim.stop().await;
+}
+
 #[tokio::test]
 async fn a_guest_migrated_between_calls_is_still_found() {
     let sim = sim().await;
