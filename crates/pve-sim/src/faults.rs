@@ -33,8 +33,12 @@ pub struct Fault {
     /// New connections are closed before the TLS handshake, and requests on open ones are
     /// cut off mid-answer.
     pub drop: bool,
-    /// The node is down: connections are dropped and the cluster reports it offline.
+    /// The node is down: connections are dropped, the cluster reports it offline, and a
+    /// request proxied to it through another member answers 595 `No route to host`.
     pub offline: bool,
+    /// With `offline`: `/cluster/status` lists the node without its `ip`, as PVE does for
+    /// some members that are down.
+    pub no_ip: bool,
     /// Successful answers carry a body that is not JSON.
     pub garbage: bool,
 }
@@ -137,6 +141,12 @@ impl Faults {
     pub fn certificate_changed(&self, node: &str) {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         *generations.entry(node.to_owned()).or_default() += 1;
+    }
+
+    /// Whether `/cluster/status` leaves out the address of `node` (down and unaddressed).
+    pub fn unaddressed(&self, node: &str) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.get(node).is_some_and(|f| f.offline && f.no_ip)
     }
 
     /// Whether `node` is offline.

@@ -63,6 +63,25 @@ impl Client {
 }
 
 #[derive(serde::Deserialize)]
+struct NodeEntry {
+    node: String,
+    #[serde(default)]
+    ssl_fingerprint: Option<String>,
+}
+
+impl Client {
+    /// Every member's certificate fingerprint as `GET /nodes` lists it (read from the cluster
+    /// file system, so a member that is down has one too); members without one are left out.
+    pub async fn node_fingerprints(&self) -> Result<Vec<(String, Fingerprint)>, Error> {
+        let nodes: Vec<NodeEntry> = self.get("/nodes", &[]).await?;
+        Ok(nodes
+            .into_iter()
+            .filter_map(|n| Some((n.node, n.ssl_fingerprint?.parse().ok()?)))
+            .collect())
+    }
+}
+
+#[derive(serde::Deserialize)]
 struct CertificateInfo {
     #[serde(default)]
     filename: Option<String>,

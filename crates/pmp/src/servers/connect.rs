@@ -87,9 +87,18 @@ pub async fn onboard(
     let client = pve::Client::new(url, auth.to_pve(), fingerprint, TIMEOUT)?;
     let version = client.version().await?.version;
     let discovered = client.discover(url).await?;
+    // From the cluster itself, for every member at once: asking each node for its certificate
+    // would go through a member to that node, and one that is down answers 595.
+    let listed = client.node_fingerprints().await?;
     let mut members = Vec::with_capacity(discovered.len().max(1));
     for node in discovered {
-        let pin = client.node_fingerprint(&node.name).await?;
+        let known = listed.iter().find(|(name, _)| *name == node.name);
+        let pin = match known {
+            Some((_, pin)) => *pin,
+            None if node.online => client.node_fingerprint(&node.name).await?,
+            // Down, and the cluster does not say which certificate it has: nothing to pin yet.
+            None => continue,
+        };
         // The entry node keeps the address the administrator gave (a name, a VIP, a port
         // forward); the others are reached where the cluster says they are.
         let member_url = if pin == fingerprint {

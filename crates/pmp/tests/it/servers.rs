@@ -10,10 +10,52 @@ use crate::pve::{add_server, fast_app, sim, token, until};
 use crate::support::{Engine, call, get_json};
 
 crate::on_both_engines!(
+    a_cluster_with_a_member_down_can_be_added,
     onboarding_pins_every_member_and_seals_the_secret,
     a_rotated_certificate_blocks_calls_until_it_is_confirmed,
     hostile_server_input_is_refused_before_anything_is_contacted,
 );
+
+/// A cluster with one member down is added all the same: every member's certificate comes
+/// from the cluster's own node list, so the member that is down (whose proxied requests
+/// answer 595) costs nothing. With its address in the cluster status it is pinned with the
+/// others; without one there is nowhere to reach it, and the live members are pinned.
+async fn a_cluster_with_a_member_down_can_be_added(engine: Engine) {
+    let app = fast_app(engine).await;
+    app.create_admin("root").await;
+    let root = token(&app, "root").await;
+    for (id, no_ip) in [("withip", false), ("noip", true)] {
+        let sim = sim(id, 6).await;
+        sim.set_fault(
+            Some("pve3"),
+            pve_sim::Fault {
+                offline: true,
+                no_ip,
+                ..pve_sim::Fault::default()
+            },
+        );
+        let added = add_server(&app, &root, &sim, id).await;
+        let pinned: Vec<(String, String)> = added["server"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["fingerprint"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = sim
+            .nodes()
+            .into_iter()
+            .filter(|n| !(no_ip && n.name == "pve3"))
+            .map(|n| (n.name, n.fingerprint))
+            .collect();
+        assert_eq!(pinned, expected, "{id}");
+        sim.stop().await;
+    }
+}
 
 async fn onboarding_pins_every_member_and_seals_the_secret(engine: Engine) {
     let app = fast_app(engine).await;

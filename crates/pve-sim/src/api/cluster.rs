@@ -19,12 +19,15 @@ pub(super) async fn version(params: Params) -> Answer {
     }))
 }
 
+/// A node as `GET /nodes` and `/cluster/resources` list it: one that is down has no figures.
 fn node_entry(state: &ApiState, node: &Node) -> Value {
     let cluster = &state.cluster;
-    let online = !state.faults.offline(&node.name);
+    if state.faults.offline(&node.name) {
+        return json!({ "node": node.name, "status": "offline", "level": "" });
+    }
     json!({
         "node": node.name,
-        "status": if online { "online" } else { "offline" },
+        "status": "online",
         "cpu": cluster.node_cpu(node),
         "maxcpu": node.maxcpu,
         "mem": cluster.node_mem(node),
@@ -41,7 +44,14 @@ pub(super) async fn nodes(State(state): State<ApiState>, params: Params) -> Answ
             .cluster
             .nodes
             .iter()
-            .map(|n| node_entry(&state, n))
+            .map(|n| {
+                // Every member's certificate fingerprint, from the cluster file system: a
+                // member that is down has one too.
+                let der = state.certificate_der(&n.name).unwrap_or_default();
+                let mut entry = node_entry(&state, n);
+                entry["ssl_fingerprint"] = json!(crate::fingerprint_of(&der));
+                entry
+            })
             .collect(),
     )
 }
@@ -60,16 +70,20 @@ pub(super) async fn status(State(state): State<ApiState>, params: Params) -> Ans
         "version": cluster.nodes.len() + 1,
     })];
     entries.extend(cluster.nodes.iter().enumerate().map(|(i, node)| {
-        json!({
+        let mut entry = json!({
             "type": "node",
             "id": format!("node/{}", node.name),
             "name": node.name,
             "nodeid": node.id,
-            "ip": node.ip.to_string(),
             "online": u8::from(up(node)),
             "local": u8::from(i == 0),
             "level": "",
-        })
+        });
+        // PVE leaves the address out for some members that are down.
+        if !state.faults.unaddressed(&node.name) {
+            entry["ip"] = json!(node.ip.to_string());
+        }
+        entry
     }));
     data(Value::Array(entries))
 }
