@@ -39,6 +39,9 @@ pub struct Fault {
     /// With `offline`: `/cluster/status` lists the node without its `ip`, as PVE does for
     /// some members that are down.
     pub no_ip: bool,
+    /// With `offline`: the node has been down longer than PVE keeps its guests' details
+    /// (about five minutes), so `/cluster/resources` lists them reduced, status `unknown`.
+    pub down_long: bool,
     /// Successful answers carry a body that is not JSON.
     pub garbage: bool,
 }
@@ -147,6 +150,12 @@ impl Faults {
     pub fn unaddressed(&self, node: &str) -> bool {
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
         nodes.get(node).is_some_and(|f| f.offline && f.no_ip)
+    }
+
+    /// Whether `node` has been down long enough for PVE to forget its guests' details.
+    pub fn down_long(&self, node: &str) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.get(node).is_some_and(|f| f.offline && f.down_long)
     }
 
     /// Whether `node` is offline.

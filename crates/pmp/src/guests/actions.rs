@@ -129,6 +129,15 @@ pub async fn start_job(
     vmid: u32,
     op: Op,
 ) -> Result<String, AppError> {
+    if let Some(row) = state.inventory.guest(server, vmid)
+        && row.status == "unknown"
+    {
+        return Err(AppError::Conflict(format!(
+            "Node {} is not answering, so the state of guest {vmid} is unknown; nothing can be \
+             done to it until the node is back.",
+            row.node
+        )));
+    }
     let description = op.describe();
     let payload = Payload {
         server: server.to_owned(),

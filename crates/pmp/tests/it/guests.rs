@@ -9,6 +9,7 @@ use crate::pve::{add_server, fast_app, grant, job_end, sim, token, until};
 use crate::support::{Engine, call, get_json, queued};
 
 crate::on_both_engines!(
+    guests_of_a_node_long_down_are_unknown_and_refuse_actions,
     actions_run_as_jobs_with_exactly_one_pve_task_each,
     lists_and_details_show_only_what_the_caller_may_see,
     bulk_jobs_cap_each_server_and_report_every_item,
@@ -46,6 +47,73 @@ fn tasks_of(sim: &pve_sim::Simulator, kind: &str, vmid: u32) -> usize {
         .iter()
         .filter(|t| t.upid.kind == kind && t.upid.id == vmid.to_string())
         .count()
+}
+
+/// When a node has been down for a while, PVE lists its guests reduced to id, VMID, node and
+/// type with status `unknown`. The portal shows them as unknown (never stopped), and refuses
+/// an action on one with a sentence, starting no job and no PVE task.
+async fn guests_of_a_node_long_down_are_unknown_and_refuse_actions(engine: Engine) {
+    let app = fast_app(engine).await;
+    app.create_admin("root").await;
+    let root = token(&app, "root").await;
+    let sim = sim("gone", 24).await;
+    add_server(&app, &root, &sim, "gone").await;
+    let page = until(&app, "/api/v1/guests?node=pve3&per_page=500", &root, |p| {
+        p["total"].as_u64() > Some(0)
+    })
+    .await;
+    let vmid = page["items"][0]["vmid"].as_u64().unwrap();
+    sim.set_fault(
+        Some("pve3"),
+        pve_sim::Fault {
+            offline: true,
+            down_long: true,
+            ..pve_sim::Fault::default()
+        },
+    );
+    let base = format!("/api/v1/guests/gone/{vmid}");
+    let guest = until(&app, &base, &root, |g| g["status"] == "unknown").await;
+    assert_eq!(guest["node"], "pve3", "{guest}");
+    let unknown = until(
+        &app,
+        "/api/v1/guests?status=unknown&per_page=500",
+        &root,
+        |p| p["total"].as_u64() > Some(0),
+    )
+    .await;
+    assert!(
+        unknown["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["node"] == "pve3"),
+        "{unknown}"
+    );
+    let stopped = get_json(&app, "/api/v1/guests?node=pve3&status=stopped", &root).await;
+    assert_eq!(
+        stopped["total"], 0,
+        "none of them shown as stopped: {stopped}"
+    );
+    let before = sim.tasks().len();
+    let answer = call(
+        &app,
+        Method::POST,
+        &format!("{base}/actions/start"),
+        &root,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::CONFLICT);
+    let body: Value = answer.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("pve3") && message.contains("unknown"),
+        "{message}"
+    );
+    assert_eq!(sim.tasks().len(), before, "no PVE task");
+    let jobs = get_json(&app, "/api/v1/jobs", &root).await;
+    assert_eq!(jobs["items"], json!([]), "no job: {jobs}");
+    sim.stop().await;
 }
 
 async fn actions_run_as_jobs_with_exactly_one_pve_task_each(engine: Engine) {

@@ -128,10 +128,33 @@ pub(super) async fn resources(
         cluster.with_guests(|guests| {
             let visible =
                 guests.filter(|g| sees(&format!("/vms/{}", g.vmid), g.pool.as_deref(), "VM.Audit"));
-            entries.extend(visible.map(|g| g.resource(elapsed)));
+            entries.extend(visible.map(|g| {
+                let entry = g.resource(elapsed);
+                if state.faults.down_long(&g.node) {
+                    reduced(&entry)
+                } else {
+                    entry
+                }
+            }));
         });
     }
     data(Value::Array(entries))
+}
+
+/// A guest of a node that has been down for more than about five minutes, as PVE lists it:
+/// only its id, VMID, node and type with status `unknown`, and tags, lock, pool and HA state
+/// when set; no name, no template flag, no figures.
+fn reduced(entry: &Value) -> Value {
+    let mut kept = serde_json::Map::new();
+    for key in [
+        "id", "vmid", "node", "type", "tags", "lock", "pool", "hastate",
+    ] {
+        if let Some(value) = entry.get(key) {
+            kept.insert(key.to_owned(), value.clone());
+        }
+    }
+    kept.insert("status".to_owned(), json!("unknown"));
+    Value::Object(kept)
 }
 
 /// The node named in the path, or PVE's error for an unknown host.
