@@ -39,6 +39,9 @@ pub struct Fault {
     /// With `offline`: `/cluster/status` lists the node without its `ip`, as PVE does for
     /// some members that are down.
     pub no_ip: bool,
+    /// Storages of the node that are offline: listed with `active: 0`, and reading their
+    /// content answers 500, as PVE answers for an unreachable NFS or PBS storage.
+    pub storages_down: Vec<String>,
     /// With `offline`: the node has been down longer than PVE keeps its guests' details
     /// (about five minutes), so `/cluster/resources` lists them reduced, status `unknown`.
     pub down_long: bool,
@@ -150,6 +153,14 @@ impl Faults {
     pub fn unaddressed(&self, node: &str) -> bool {
         let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
         nodes.get(node).is_some_and(|f| f.offline && f.no_ip)
+    }
+
+    /// Whether `storage` on `node` is offline.
+    pub fn storage_down(&self, node: &str, storage: &str) -> bool {
+        let nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes
+            .get(node)
+            .is_some_and(|f| f.storages_down.iter().any(|s| s == storage))
     }
 
     /// Whether `node` has been down long enough for PVE to forget its guests' details.

@@ -10,6 +10,10 @@ use crate::error::Error;
 use crate::guests::valid_node;
 use crate::tasks::Upid;
 
+fn enabled_when_unsaid() -> bool {
+    true
+}
+
 /// One storage of a node (`GET /nodes/{node}/storage`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct StorageStatus {
@@ -23,6 +27,9 @@ pub struct StorageStatus {
     /// Whether it is active.
     #[serde(default, deserialize_with = "de::bool_lenient")]
     pub active: bool,
+    /// Whether it is enabled (PVE lists disabled storages too, with `enabled: 0`).
+    #[serde(default = "enabled_when_unsaid", deserialize_with = "de::bool_lenient")]
+    pub enabled: bool,
     /// Whether it is shared between nodes.
     #[serde(default, deserialize_with = "de::bool_lenient")]
     pub shared: bool,

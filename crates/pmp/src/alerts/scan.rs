@@ -237,7 +237,7 @@ impl Scanner {
                     &mut walked,
                     None,
                 );
-                for backup in backups.await? {
+                for backup in backups.await.found {
                     if let (Some(vmid), Some(ctime)) = (backup.vmid, backup.ctime) {
                         let best = newest.entry(vmid).or_default();
                         *best = (*best).max(ctime);

@@ -134,30 +134,58 @@ async fn content(
     Ok(Json(list.iter().map(volume).collect::<Vec<_>>()).into_response())
 }
 
+/// What `backups_on` read: the backups, and the storages it could not read (`node/storage`).
+#[derive(Debug, Default)]
+pub struct Backups {
+    /// The backups found.
+    pub found: Vec<pve::StorageContent>,
+    /// Storages that are inactive, disabled or failed to answer; each costs a warning in the
+    /// log, not the whole list.
+    pub unreadable: Vec<String>,
+}
+
 /// The backups on those of `node`'s `storages` that hold backups, optionally of one guest
 /// only. A shared storage lists the same files on every node, so one already in `walked` is
-/// skipped (and one walked now is added).
+/// skipped (and one read now is added).
 pub async fn backups_on(
     pve: &pve::Client,
     node: &str,
     storages: &[pve::StorageStatus],
     walked: &mut BTreeSet<String>,
     vmid: Option<u32>,
-) -> Result<Vec<pve::StorageContent>, pve::Error> {
-    let mut found = Vec::new();
+) -> Backups {
+    let mut backups = Backups::default();
     for storage in storages {
         if !storage.content.split(',').any(|c| c == "backup")
-            || (storage.shared && !walked.insert(storage.storage.clone()))
+            || (storage.shared && walked.contains(&storage.storage))
         {
             continue;
         }
-        let list = pve.storage_content(node, &storage.storage, vmid).await?;
-        found.extend(
-            list.into_iter()
-                .filter(|c| c.kind() == pve::ContentKind::Backup),
-        );
+        let name = format!("{node}/{}", storage.storage);
+        // PVE answers 500 for the content of a storage it cannot reach; no need to ask.
+        let read = if storage.active && storage.enabled {
+            pve.storage_content(node, &storage.storage, vmid).await
+        } else {
+            Err(pve::Error::Api {
+                status: 500,
+                message: format!("storage '{}' is not online", storage.storage),
+            })
+        };
+        match read {
+            Ok(list) => {
+                walked.insert(storage.storage.clone());
+                backups.found.extend(
+                    list.into_iter()
+                        .filter(|c| c.kind() == pve::ContentKind::Backup),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(storage = %name, error = %e, "a backup storage cannot be read; the others are");
+                backups.unreadable.push(name);
+            }
+        }
     }
-    Ok(found)
+    backups
 }
 
 /// The guest's backups on every storage of every online node that holds backups, newest
@@ -169,11 +197,13 @@ async fn backups(
     let live = state.inventory.server(&server).ok_or(AppError::NotFound)?;
     let pve = client(&state, &server).await?;
     let mut found: Vec<pve::StorageContent> = Vec::new();
+    let mut unreadable = Vec::new();
     let mut walked = BTreeSet::new();
     for node in live.nodes.iter().filter(|n| n.status == "online") {
         let storages = pve.storages(&node.name).await.map_err(|e| upstream(&e))?;
-        let on_node = backups_on(&pve, &node.name, &storages, &mut walked, Some(vmid));
-        found.extend(on_node.await.map_err(|e| upstream(&e))?);
+        let on_node = backups_on(&pve, &node.name, &storages, &mut walked, Some(vmid)).await;
+        found.extend(on_node.found);
+        unreadable.extend(on_node.unreadable);
     }
     found.sort_by_key(|c| std::cmp::Reverse(c.ctime.unwrap_or(0)));
     let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
@@ -181,7 +211,7 @@ async fn backups(
         .first()
         .and_then(|c| c.ctime)
         .map(|t| now.saturating_sub(t));
-    Ok(Json(serde_json::json!({ "backups": found.iter().map(volume).collect::<Vec<_>>(), "newest_age_secs": newest_age })).into_response())
+    Ok(Json(serde_json::json!({ "backups": found.iter().map(volume).collect::<Vec<_>>(), "newest_age_secs": newest_age, "unreadable": unreadable })).into_response())
 }
 
 #[derive(serde::Deserialize)]

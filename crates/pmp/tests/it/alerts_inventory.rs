@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use crate::pve::{add_server, job_end, sim, token, until};
 use crate::support::{Engine, TestApp, call, get_json, queued, spawn_app_with};
 
-crate::on_both_engines!(rules_on_guests_storage_and_backups_fire_and_resolve);
+crate::on_both_engines!(
+    rules_on_guests_storage_and_backups_fire_and_resolve,
+    an_offline_backup_storage_costs_a_warning_not_the_list_or_the_scan,
+);
 
 async fn set_rule(app: &TestApp, root: &str, rule: &str, threshold: i64, window_secs: i64) {
     let body = json!({"enabled": true, "threshold": threshold, "window_secs": window_secs});
@@ -176,4 +179,64 @@ async fn rules_on_guests_storage_and_backups_fire_and_resolve(engine: Engine) {
         "resolved",
     )
     .await;
+}
+
+/// A backup storage that is offline (listed `active: 0`, its content answering 500) is marked
+/// unreadable in a guest's backups, which list what the other storages hold, and the backup-age
+/// scan keeps going past it.
+async fn an_offline_backup_storage_costs_a_warning_not_the_list_or_the_scan(engine: Engine) {
+    let app = spawn_app_with(engine, |c| {
+        c.inventory_idle_secs = 1;
+        c.inventory_busy_ms = 150;
+        c.task_poll_ms = 50;
+        c.alert_interval_secs = 1;
+        c.alert_scan_interval_secs = 1;
+    })
+    .await;
+    app.create_admin("root").await;
+    let root = token(&app, "root").await;
+    let sim = sim("al", 8).await;
+    add_server(&app, &root, &sim, "al").await;
+    let page = until(&app, "/api/v1/guests?node=pve1&per_page=100", &root, |p| {
+        p["total"].as_u64() > Some(0)
+    })
+    .await;
+    let guest = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["template"] == false)
+        .unwrap()["vmid"]
+        .as_u64()
+        .unwrap();
+    run_job(
+        &app,
+        &root,
+        &format!("/api/v1/guests/al/{guest}/actions/backup"),
+        json!({ "storage": "local" }),
+    )
+    .await;
+    // `local` holds backups on every node; on pve2 it goes offline.
+    sim.set_fault(
+        Some("pve2"),
+        pve_sim::Fault {
+            storages_down: vec!["local".to_owned()],
+            ..pve_sim::Fault::default()
+        },
+    );
+    let backups = get_json(&app, &format!("/api/v1/guests/al/{guest}/backups"), &root).await;
+    assert_eq!(backups["backups"].as_array().unwrap().len(), 1, "{backups}");
+    assert_eq!(backups["unreadable"], json!(["pve2/local"]), "{backups}");
+    // The scan reads past it: the guest's aged backup still fires.
+    set_rule(&app, &root, "backup_stale", 7, 0).await;
+    sim.age_backups(8 * 86_400);
+    let title = wait_for(
+        &app,
+        &root,
+        "backup_stale",
+        &format!("al/{guest}"),
+        "firing",
+    )
+    .await;
+    assert!(title.contains("8 days old"), "{title}");
 }

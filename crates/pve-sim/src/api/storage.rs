@@ -143,8 +143,9 @@ async fn storages(
                 .filter_map(|v| v["size"].as_u64())
                 .sum();
             let used = used.min(s.total);
+            let active = u8::from(!state.faults.storage_down(&node, s.id));
             json!({
-                "storage": s.id, "type": s.kind, "content": s.content, "active": 1, "enabled": 1,
+                "storage": s.id, "type": s.kind, "content": s.content, "active": active, "enabled": 1,
                 "shared": 0, "total": s.total, "used": used, "avail": s.total - used,
                 "used_fraction": used as f64 / s.total as f64,
             })
@@ -163,6 +164,11 @@ async fn storage_content(
     if !STORAGES.iter().any(|s| s.id == storage) {
         let message = format!("storage '{storage}' does not exist");
         return Err(PveError::failed(message));
+    }
+    if state.faults.storage_down(&node, &storage) {
+        return Err(PveError::failed(format!(
+            "storage '{storage}' is not online"
+        )));
     }
     let vmid = params.integer("vmid")?;
     let guests = state
