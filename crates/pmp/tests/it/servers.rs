@@ -53,6 +53,23 @@ async fn a_cluster_with_a_member_down_can_be_added(engine: Engine) {
             .map(|n| (n.name, n.fingerprint))
             .collect();
         assert_eq!(pinned, expected, "{id}");
+        // A request for a guest on the member that is down passes PVE's own sentence on.
+        let on_pve3 = until(
+            &app,
+            &format!("/api/v1/guests?server={id}&node=pve3&per_page=500"),
+            &root,
+            |p| p["total"].as_u64() > Some(0),
+        )
+        .await;
+        let vmid = on_pve3["items"][0]["vmid"].as_u64().unwrap();
+        let path = format!("/api/v1/guests/{id}/{vmid}/config");
+        let answer = call(&app, Method::GET, &path, &root, None).await;
+        assert_eq!(answer.status(), StatusCode::BAD_GATEWAY, "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            body["message"], "Proxmox VE answered 595: No route to host",
+            "{body}"
+        );
         sim.stop().await;
     }
 }
