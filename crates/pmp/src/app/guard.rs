@@ -18,14 +18,12 @@ use crate::access::routes::Access;
 use crate::access::{Authorized, Grants, Privilege, Target};
 use crate::app::AppState;
 use crate::audit::events::{self, Kind, Subject};
-use crate::db::Db;
 use crate::http::{AppError, Client, Trail};
 use crate::identity::IdentityState;
 use crate::identity::principal::{Principal, Via};
 use crate::identity::sessions::guard::Viewer;
 use crate::identity::users::User;
 use crate::ids::{ServerId, Vmid};
-use crate::inventory::Inventory;
 use crate::ui::PageError;
 
 /// The resource a route acts on, resolved from its path, and the privilege that lets one see
@@ -55,7 +53,8 @@ fn resource(
             let vmid = param("vmid")
                 .and_then(|v| Vmid::parse(&v).ok())
                 .ok_or(AppError::NotFound)?;
-            let row = Inventory::from_ref(state)
+            let row = state
+                .inventory
                 .guest(server.as_str(), vmid.get())
                 .ok_or(AppError::NotFound)?;
             let target = crate::inventory::target(&row).ok_or(AppError::NotFound)?;
@@ -77,8 +76,8 @@ async fn server_exists(access: Access, params: &[(String, String)], state: &AppS
     else {
         return false;
     };
-    Inventory::from_ref(state).server(id.as_str()).is_some()
-        || crate::servers::store::get(&Db::from_ref(state), &id)
+    state.inventory.server(id.as_str()).is_some()
+        || crate::servers::store::get(&state.db, &id)
             .await
             .is_ok_and(|s| s.is_some())
 }
@@ -139,8 +138,8 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let Some(trail) = parts.extensions.get::<Trail>().cloned() else {
         return AppError::internal("the request trail is missing from the request").into_response();
     };
+    let identity = IdentityState::from_ref(&state);
     if parts.uri.path().starts_with("/api/") {
-        let identity = IdentityState::from_ref(&state);
         let principal = match Principal::authenticate(&mut parts, &identity).await {
             Ok(principal) => principal,
             Err(e) => return e.into_response(),
@@ -161,7 +160,6 @@ pub async fn guard(access: Access, req: Request, next: Next) -> Response {
         }
         parts.extensions.insert(principal);
     } else {
-        let identity = IdentityState::from_ref(&state);
         let viewer = match Viewer::authenticate(&mut parts, &identity).await {
             Ok(viewer) => viewer,
             Err(redirect) => return redirect,
@@ -235,14 +233,7 @@ async fn record_refusal(
     let detail = format!("{} {}: {why}", parts.method, parts.uri.path());
     let subject = Subject::user(&user.id, &user.username);
     // A failure is logged by `record`; the refusal stands either way.
-    let _ = events::record(
-        &Db::from_ref(state),
-        Kind::AccessDenied,
-        subject,
-        client,
-        &detail,
-    )
-    .await;
+    let _ = events::record(&state.db, Kind::AccessDenied, subject, client, &detail).await;
 }
 
 fn refused(denied: &crate::access::Denied) -> AppError {

@@ -163,15 +163,12 @@ pub async fn backups_on(
         }
         let name = format!("{node}/{}", storage.storage);
         // PVE answers 500 for the content of a storage it cannot reach; no need to ask.
-        let read = if storage.active && storage.enabled {
-            pve.storage_content(node, &storage.storage, vmid).await
-        } else {
-            Err(pve::Error::Api {
-                status: 500,
-                message: format!("storage '{}' is not online", storage.storage),
-            })
-        };
-        match read {
+        if !(storage.active && storage.enabled) {
+            tracing::warn!(storage = %name, "a backup storage is inactive or disabled; the others are read");
+            backups.unreadable.push(name);
+            continue;
+        }
+        match pve.storage_content(node, &storage.storage, vmid).await {
             Ok(list) => {
                 walked.insert(storage.storage.clone());
                 backups.found.extend(
